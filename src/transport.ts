@@ -1,0 +1,52 @@
+import type { TcclError } from './errors.js';
+import type { Store } from './rendezvous/store.js';
+import type { FrameHeader } from './wire/frame.js';
+
+/**
+ * What a transport hands received frames to (the communicator). `peer` is the sender's
+ * world rank. Only Data and Abort frames come up; Hello/Heartbeat/Goodbye stay in the transport.
+ * `beginFrame` picks the payload destination exactly as FrameSink does (see wire/parser.ts).
+ */
+export interface TransportSink {
+  beginFrame(peer: number, header: FrameHeader): Uint8Array | null | undefined;
+  endFrame(peer: number, header: FrameHeader, payload: Uint8Array | null): void;
+  /** The link to `peer` is gone (closed, reset, protocol error, heartbeat silence). */
+  peerLost(peer: number, error: TcclError): void;
+}
+
+/**
+ * Moves tagged byte frames between world ranks; knows nothing about collectives.
+ * Frames to one peer arrive in the order they were sent.
+ */
+export interface Transport {
+  readonly name: string;
+  readonly rank: number;
+  readonly size: number;
+  /** Install the receiver and start accepting links (publishes this rank's address in the store). */
+  start(sink: TransportSink): Promise<void>;
+  /** Build the links to every peer now instead of on first use. */
+  connectAll(timeoutMs: number): Promise<void>;
+  /**
+   * Queue one frame for `peer`. Resolves when `payload` may be reused by the caller
+   * (written to the kernel / copied to the consumer); never copies it just to queue it.
+   */
+  send(peer: number, header: FrameHeader, payload: Uint8Array): Promise<void>;
+  /** Stop reading from `peer` (flow control when the unexpected queue is full) / start again. */
+  pauseReceive(peer: number): void;
+  resumeReceive(peer: number): void;
+  /** Bytes accepted by send() but not yet handed to the kernel, for one peer or all. */
+  queuedBytes(peer?: number): number;
+  /** Flush queued sends, say goodbye, close every link. */
+  close(): Promise<void>;
+  /** Drop every link now; pending sends reject with `reason`. */
+  abort(reason: TcclError): void;
+}
+
+export interface TransportInit {
+  rank: number;
+  size: number;
+  store: Store;
+  /** Store key prefix for this job / communicator group. */
+  prefix: string;
+  timeoutMs: number;
+}
