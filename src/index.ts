@@ -1,0 +1,13 @@
+export { init, initLocalWorld, type InitOptions, type TransportFactory, type TransportSetup } from './comm/init.js';
+export { Communicator, TAG_UB, DEFAULT_TIMEOUT_MS, type P2POptions, type SendRecvOptions } from './comm/communicator.js';
+export { ANY_SOURCE, ANY_TAG } from './comm/engine.js';
+export { Request, waitAll, type Status } from './comm/request.js';
+export { readLaunchEnv, type LaunchInfo } from './comm/env.js';
+export { TcclError, isTcclError, type TcclErrorCode } from './errors.js';
+export type { DType, TypedArray } from './dtype.js';
+export type { Store } from './rendezvous/store.js';
+export { MemoryStore } from './rendezvous/memory-store.js';
+export { FileStore } from './rendezvous/file-store.js';
+export { StoreServer } from './rendezvous/ws-server.js';
+export { connectStore } from './rendezvous/ws-client.js';
+export type { Transport, TransportSink } from './transport.js';

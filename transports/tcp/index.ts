@@ -1,0 +1,239 @@
+import net from 'node:net';
+import { TcclError } from '../../src/errors.js';
+import type { Transport, TransportInit, TransportSink } from '../../src/transport.js';
+import { FrameKind, type FrameHeader } from '../../src/wire/frame.js';
+import { Link } from './link.js';
+
+export interface TcpOptions extends TransportInit {
+  /** Address to listen on and publish (loopback for single-host jobs). */
+  host: string;
+  /** Job identity sent in Hello: links from another job are refused. */
+  jobId: string;
+  /** Largest frame payload accepted from the network. */
+  maxPayloadBytes?: number;
+  /** Socket-buffered bytes per link before sends wait for 'drain'. */
+  highWaterBytes?: number;
+}
+
+const HELLO_MAX_BYTES = 4096;
+const CLOSE_GRACE_MS = 2000;
+const DEFAULT_MAX_PAYLOAD = 2 ** 36;
+const DEFAULT_HIGH_WATER = 8 << 20;
+
+/**
+ * TCP mesh over node:net. Every rank listens on `host`:0 and publishes its address in the
+ * store; a link is made by whichever side sends first (or by connectAll, lower rank accepts).
+ * Each rank sends to a peer on one link only, so frames to a peer stay in order; it reads
+ * from every link the peer opened.
+ */
+export class TcpTransport implements Transport {
+  readonly name = 'tcp';
+  readonly rank: number;
+  readonly size: number;
+  private sink: TransportSink | null = null;
+  private server: net.Server | null = null;
+  private readonly sendLinks: (Link | null)[];
+  private readonly connecting: (Promise<Link> | null)[];
+  private readonly peerLinks: Set<Link>[];
+  private readonly helloWaiters: ((link: Link) => void)[][];
+  private readonly allLinks = new Set<Link>();
+  private shuttingDown = false;
+  private readonly maxPayload: number;
+  private readonly highWater: number;
+
+  constructor(private readonly opts: TcpOptions) {
+    this.rank = opts.rank;
+    this.size = opts.size;
+    this.sendLinks = new Array(opts.size).fill(null);
+    this.connecting = new Array(opts.size).fill(null);
+    this.peerLinks = Array.from({ length: opts.size }, () => new Set<Link>());
+    this.helloWaiters = Array.from({ length: opts.size }, () => []);
+    this.maxPayload = opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD;
+    this.highWater = opts.highWaterBytes ?? DEFAULT_HIGH_WATER;
+  }
+
+  private addressKey(rank: number): string { return `${this.opts.prefix}/tcp/addr/${rank}`; }
+
+  async start(sink: TransportSink): Promise<void> {
+    this.sink = sink;
+    const server = net.createServer({ noDelay: true }, (socket) => this.adopt(socket, -1));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: this.opts.host, port: 0 }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const { address, port } = server.address() as net.AddressInfo;
+    await this.opts.store.set(this.addressKey(this.rank), JSON.stringify({ host: address, port }));
+  }
+
+  async connectAll(timeoutMs: number): Promise<void> {
+    const links: Promise<Link>[] = [];
+    for (let p = 0; p < this.size; p++) {
+      if (p < this.rank) links.push(this.linkTo(p));
+      else if (p > this.rank) links.push(this.accepted(p, timeoutMs));
+    }
+    await Promise.all(links);
+  }
+
+  /** Resolves when `peer` has connected to us (its Hello arrived). */
+  private accepted(peer: number, timeoutMs: number): Promise<Link> {
+    const existing = this.peerLinks[peer].values().next().value;
+    if (existing) return Promise.resolve(existing);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new TcclError('TCCL_ERR_TIMEOUT', `rank ${peer} did not connect within ${timeoutMs} ms`, { rank: this.rank, peer, op: 'connect' })), timeoutMs);
+      this.helloWaiters[peer].push((link) => {
+        clearTimeout(timer);
+        resolve(link);
+      });
+    });
+  }
+
+  send(peer: number, header: FrameHeader, payload: Uint8Array): Promise<void> {
+    const link = this.sendLinks[peer];
+    if (link) return link.send(header, payload);
+    return this.linkTo(peer).then((l) => l.send(header, payload));
+  }
+
+  private linkTo(peer: number): Promise<Link> {
+    const link = this.sendLinks[peer];
+    if (link) return Promise.resolve(link);
+    if (this.shuttingDown) return Promise.reject(new TcclError('TCCL_ERR_CLOSED', 'transport is closed', { rank: this.rank, peer }));
+    let pending = this.connecting[peer];
+    if (!pending) {
+      pending = this.dial(peer);
+      this.connecting[peer] = pending;
+      pending.catch(() => { this.connecting[peer] = null; });
+    }
+    return pending;
+  }
+
+  private async dial(peer: number): Promise<Link> {
+    const raw = await this.opts.store.get(this.addressKey(peer), this.opts.timeoutMs);
+    const { host, port } = JSON.parse(new TextDecoder().decode(raw)) as { host: string; port: number };
+    const socket = await new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect({ host, port, noDelay: true });
+      const timer = setTimeout(() => s.destroy(new Error(`timed out after ${this.opts.timeoutMs} ms`)), this.opts.timeoutMs);
+      s.once('connect', () => {
+        clearTimeout(timer);
+        s.off('error', onError);
+        resolve(s);
+      });
+      const onError = (e: Error) => {
+        clearTimeout(timer);
+        reject(new TcclError('TCCL_ERR_PEER_LOST', `cannot connect to rank ${peer} at ${host}:${port}: ${e.message}`, { rank: this.rank, peer, op: 'connect' }));
+      };
+      s.once('error', onError);
+    });
+    const link = this.adopt(socket, peer);
+    const hello = new TextEncoder().encode(this.opts.jobId);
+    void link.send({ kind: FrameKind.Hello, context: 0, source: this.rank, tag: 0, seq: 0, aux: 0, length: hello.length }, hello).catch(() => undefined);
+    this.register(link, peer, true);
+    return link;
+  }
+
+  /** Wrap a socket; `peer` is known for links we dialled, learned from Hello for accepted ones. */
+  private adopt(socket: net.Socket, peer: number): Link {
+    const transport = this;
+    const link: Link = new Link(socket, {
+      beginFrame(header) {
+        if (link.peer < 0) {
+          if (header.kind !== FrameKind.Hello || header.length > HELLO_MAX_BYTES) {
+            throw new TcclError('TCCL_ERR_PROTOCOL', `first frame on a new connection must be a Hello of at most ${HELLO_MAX_BYTES} bytes (kind ${header.kind}, ${header.length} bytes)`, { rank: transport.rank });
+          }
+          return undefined;
+        }
+        return header.kind === FrameKind.Data || header.kind === FrameKind.Abort ? transport.sink!.beginFrame(link.peer, header) : undefined;
+      },
+      endFrame(header, payload) {
+        if (link.peer < 0) return transport.onHello(link, header, payload);
+        if (header.kind === FrameKind.Goodbye) return transport.onGoodbye(link);
+        if (header.kind === FrameKind.Data || header.kind === FrameKind.Abort) transport.sink!.endFrame(link.peer, header, payload);
+      },
+      closed(closedLink, error) {
+        transport.onClosed(closedLink, error);
+      },
+    }, this.maxPayload, this.highWater);
+    link.peer = peer;
+    this.allLinks.add(link);
+    return link;
+  }
+
+  private onHello(link: Link, header: FrameHeader, payload: Uint8Array | null): void {
+    const peer = header.source;
+    const job = payload ? new TextDecoder().decode(payload) : '';
+    if (!Number.isInteger(peer) || peer < 0 || peer >= this.size || peer === this.rank) {
+      throw new TcclError('TCCL_ERR_PROTOCOL', `Hello from invalid rank ${peer}`, { rank: this.rank });
+    }
+    if (job !== this.opts.jobId) {
+      throw new TcclError('TCCL_ERR_PROTOCOL', `Hello from rank ${peer} of another job ('${job}')`, { rank: this.rank, peer });
+    }
+    link.peer = peer;
+    this.register(link, peer, false);
+  }
+
+  /** A link we dialled carries our sends; an accepted one does too unless we are dialling. */
+  private register(link: Link, peer: number, dialled: boolean): void {
+    this.peerLinks[peer].add(link);
+    if (!this.sendLinks[peer] && (dialled || !this.connecting[peer])) this.sendLinks[peer] = link;
+    for (const wake of this.helloWaiters[peer].splice(0)) wake(link);
+  }
+
+  private onGoodbye(link: Link): void {
+    const peer = link.peer;
+    link.destroy(new TcclError('TCCL_ERR_PEER_LOST', `rank ${peer} closed its communicator`));
+  }
+
+  private onClosed(link: Link, error: Error | null): void {
+    this.allLinks.delete(link);
+    const peer = link.peer;
+    if (peer < 0) return; // never said hello: nothing depended on it
+    this.peerLinks[peer].delete(link);
+    if (this.sendLinks[peer] === link) this.sendLinks[peer] = null;
+    if (this.shuttingDown || !this.sink) return;
+    const reason = error instanceof TcclError ? error : new TcclError('TCCL_ERR_PEER_LOST', `connection to rank ${peer} lost${error ? `: ${error.message}` : ''}`);
+    this.sink.peerLost(peer, new TcclError(reason.code, reason.message.replace(/^TCCL_ERR_[A-Z_]+: /, ''), { rank: this.rank, peer }));
+  }
+
+  pauseReceive(peer: number): void { for (const l of this.peerLinks[peer]) l.pause(); }
+  resumeReceive(peer: number): void { for (const l of this.peerLinks[peer]) l.resume(); }
+
+  queuedBytes(peer?: number): number {
+    let total = 0;
+    for (const l of this.allLinks) if (peer === undefined || l.peer === peer) total += l.queuedBytes;
+    return total;
+  }
+
+  async close(): Promise<void> {
+    if (this.shuttingDown) return;
+    this.shuttingDown = true;
+    const goodbye: FrameHeader = { kind: FrameKind.Goodbye, context: 0, source: this.rank, tag: 0, seq: 0, aux: 0, length: 0 };
+    await Promise.all([...this.allLinks].map((l) => {
+      if (l.peer >= 0) void l.send(goodbye, EMPTY).catch(() => undefined);
+      return l.end(CLOSE_GRACE_MS);
+    }));
+    await this.closeServer();
+  }
+
+  abort(reason: TcclError): void {
+    if (this.shuttingDown) return;
+    this.shuttingDown = true;
+    const message = new TextEncoder().encode(reason.message);
+    const abortFrame: FrameHeader = { kind: FrameKind.Abort, context: 0, source: this.rank, tag: 0, seq: 0, aux: 0, length: message.length };
+    for (const l of this.allLinks) {
+      if (l.peer >= 0) void l.send(abortFrame, message).catch(() => undefined);
+      void l.end(CLOSE_GRACE_MS);
+    }
+    void this.closeServer();
+  }
+
+  private closeServer(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    return new Promise((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  }
+}
+
+const EMPTY = new Uint8Array(0);

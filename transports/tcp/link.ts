@@ -1,0 +1,148 @@
+import type { Socket } from 'node:net';
+import { TcclError } from '../../src/errors.js';
+import { FrameParser, type FrameSink } from '../../src/wire/parser.js';
+import { encodeHeader, HEADER_BYTES, type FrameHeader } from '../../src/wire/frame.js';
+
+/** Largest slice handed to the socket at once, so one huge payload cannot swamp the queue. */
+const SLICE_BYTES = 4 << 20;
+
+interface PendingSend {
+  header: Uint8Array;
+  payload: Uint8Array;
+  /** Payload bytes already handed to the socket; -1 until the header is written. */
+  offset: number;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+export interface LinkEvents extends FrameSink {
+  /** The socket closed; `error` is null for an orderly close we asked for. */
+  closed(link: Link, error: Error | null): void;
+}
+
+/**
+ * One TCP connection: frames out through scatter-gather writes (header and payload views,
+ * never concatenated), bounded by `highWaterBytes` of socket-buffered data; frames in
+ * through a streaming parser that writes payloads straight into their destination.
+ */
+export class Link {
+  /** World rank of the other side; -1 until its Hello arrives (accepted links). */
+  peer = -1;
+  private readonly queue: PendingSend[] = [];
+  private queuedPayloadBytes = 0;
+  private waitingForDrain = false;
+  private readonly unsettled = new Set<PendingSend>();
+  private closing = false;
+  private readonly parser: FrameParser;
+
+  constructor(readonly socket: Socket, events: LinkEvents, maxPayload: number, private readonly highWaterBytes: number) {
+    socket.setNoDelay(true);
+    this.parser = new FrameParser(events, { maxPayload, chunksAreOwned: true });
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        this.parser.push(chunk);
+      } catch (e) {
+        this.destroy(e instanceof TcclError ? e : new TcclError('TCCL_ERR_PROTOCOL', String(e)));
+      }
+    });
+    socket.on('drain', () => {
+      this.waitingForDrain = false;
+      this.pump();
+    });
+    socket.on('error', () => undefined); // 'close' follows with hadError; handled there
+    socket.on('close', () => {
+      const error = this.closing ? null : (this.closeError ?? new TcclError('TCCL_ERR_PEER_LOST', 'connection closed by the other side'));
+      this.failPending(error ?? new TcclError('TCCL_ERR_CLOSED', 'link closed'));
+      events.closed(this, error);
+    });
+  }
+
+  private closeError: TcclError | null = null;
+
+  /** Bytes accepted but not yet in the kernel: our queue plus the socket's buffer. */
+  get queuedBytes(): number {
+    return this.queuedPayloadBytes + this.socket.writableLength;
+  }
+
+  send(header: FrameHeader, payload: Uint8Array): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.socket.destroyed || this.socket.writableEnded) {
+        reject(this.closeError ?? new TcclError('TCCL_ERR_PEER_LOST', 'link is closed'));
+        return;
+      }
+      const item: PendingSend = { header: encodeHeader(header), payload, offset: -1, resolve, reject };
+      this.queue.push(item);
+      this.queuedPayloadBytes += HEADER_BYTES + payload.length;
+      if (!this.waitingForDrain) this.pump();
+    });
+  }
+
+  private pump(): void {
+    const socket = this.socket;
+    while (this.queue.length) {
+      if (socket.writableLength >= this.highWaterBytes) {
+        this.waitingForDrain = true;
+        return;
+      }
+      const item = this.queue[0];
+      const start = Math.max(item.offset, 0);
+      const end = Math.min(item.payload.length, start + SLICE_BYTES);
+      const last = end === item.payload.length;
+      const onWritten = last ? this.completion(item) : undefined;
+      if (item.offset < 0) {
+        // cork/uncork turns header + payload slice into one writev.
+        socket.cork();
+        socket.write(item.header, end === 0 ? onWritten : undefined);
+        if (end > 0) socket.write(item.payload.subarray(0, end), onWritten);
+        socket.uncork();
+        this.queuedPayloadBytes -= HEADER_BYTES;
+      } else {
+        socket.write(item.payload.subarray(start, end), onWritten);
+      }
+      this.queuedPayloadBytes -= end - start;
+      item.offset = end;
+      if (last) this.queue.shift();
+    }
+    if (this.closing && !this.socket.writableEnded) this.socket.end();
+  }
+
+  private completion(item: PendingSend): (err?: Error | null) => void {
+    this.unsettled.add(item);
+    return (err) => {
+      if (!this.unsettled.delete(item)) return;
+      if (err) item.reject(this.closeError ?? new TcclError('TCCL_ERR_PEER_LOST', `write failed: ${err.message}`));
+      else item.resolve();
+    };
+  }
+
+  private failPending(error: TcclError): void {
+    for (const item of this.queue.splice(0)) item.reject(error);
+    for (const item of this.unsettled) item.reject(error);
+    this.unsettled.clear();
+    this.queuedPayloadBytes = 0;
+  }
+
+  pause(): void { this.socket.pause(); }
+  resume(): void { this.socket.resume(); }
+
+  /** Send what is queued, then close our side; resolves once the socket is closed. */
+  end(graceMs: number): Promise<void> {
+    this.closing = true;
+    return new Promise((resolve) => {
+      if (this.socket.destroyed) return resolve();
+      const timer = setTimeout(() => this.socket.destroy(), graceMs);
+      timer.unref();
+      this.socket.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      if (!this.waitingForDrain) this.pump(); // ends the socket once the queue is written
+    });
+  }
+
+  /** Drop the connection now; pending sends fail with `error`. */
+  destroy(error: TcclError): void {
+    if (!this.closeError) this.closeError = error;
+    this.socket.destroy();
+  }
+}
