@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // Multi-process tests spawn real ranks; keep parallel files modest on a 2-core machine.
+    maxWorkers: 2,
+    fileParallelism: true,
+  },
+});
