@@ -23,6 +23,8 @@ interface PostedRecv {
   timer: NodeJS.Timeout | null;
   truncatedFrom?: number;
   cleanup?: () => void;
+  /** Counted in Engine.activeRecvs. */
+  active?: boolean;
 }
 
 /** A message that arrived before its receive was posted (possibly still streaming in). */
@@ -44,6 +46,12 @@ interface ContextQueues {
 export interface EngineOptions {
   /** Unexpected bytes held before the transport stops reading from the sending peer. */
   maxUnexpectedBytes: number;
+  /**
+   * How long to keep the event loop polling (instead of sleeping in epoll) after a receive
+   * is posted or a frame arrives while receives wait. Waking a sleeping process costs tens
+   * of microseconds on a VM; polling costs a core. 0 disables (oversubscribed hosts).
+   */
+  spinMicros: number;
 }
 
 export interface SendArgs {
@@ -81,6 +89,10 @@ export class Engine implements TransportSink {
   private readonly lostPeers = new Map<number, TcclError>();
   private readonly pausedPeers = new Set<number>();
   private unexpectedBytes = 0;
+  /** Receives posted and not yet settled: while any wait, the engine may spin. */
+  private activeRecvs = 0;
+  private spinDeadline = 0;
+  private spinning = false;
   private failure: TcclError | null = null;
   /** Next free context id; communicators agree on a value through their parent (see split). */
   nextContext = 2;
@@ -155,6 +167,9 @@ export class Engine implements TransportSink {
     } else {
       q.posted.push(recv);
     }
+    this.activeRecvs++;
+    recv.active = true;
+    this.spin();
     this.armTimeout(recv, a.timeoutMs, worldSource);
     if (a.signal) this.armSignal(recv, a.signal);
     return req;
@@ -163,7 +178,9 @@ export class Engine implements TransportSink {
   private armTimeout(recv: PostedRecv, timeoutMs: number, worldSource: number): void {
     if (!Number.isFinite(timeoutMs)) return;
     recv.timer = setTimeout(() => {
+      recv.timer = null;
       this.unpost(recv);
+      this.settle(recv);
       const from = recv.source === ANY_SOURCE ? 'any source' : `rank ${recv.source}`;
       recv.req.reject(new TcclError('TCCL_ERR_TIMEOUT',
         `${recv.op}: no message (tag ${recv.tag === ANY_TAG ? 'any' : recv.tag}) from ${from} within ${timeoutMs} ms; 0 of up to ${recv.buf.length} bytes received`,
@@ -190,6 +207,10 @@ export class Engine implements TransportSink {
   }
 
   private settle(recv: PostedRecv): void {
+    if (recv.active) {
+      recv.active = false;
+      this.activeRecvs--;
+    }
     if (recv.timer) clearTimeout(recv.timer);
     recv.timer = null;
     recv.cleanup?.();
@@ -219,10 +240,25 @@ export class Engine implements TransportSink {
     }
   }
 
+  /** Keep the loop polling (setImmediate forces a zero epoll timeout) while receives wait. */
+  private spin(): void {
+    if (this.opts.spinMicros <= 0) return;
+    this.spinDeadline = performance.now() + this.opts.spinMicros / 1000;
+    if (this.spinning) return;
+    this.spinning = true;
+    setImmediate(this.spinTick);
+  }
+
+  private readonly spinTick = (): void => {
+    if (this.activeRecvs > 0 && performance.now() < this.spinDeadline) setImmediate(this.spinTick);
+    else this.spinning = false;
+  };
+
   // ---- TransportSink -------------------------------------------------------------------
 
   beginFrame(peer: number, header: FrameHeader): Uint8Array | null | undefined {
     if (header.kind !== FrameKind.Data) return undefined;
+    if (this.activeRecvs > 0) this.spin();
     const q = this.queues(header.context);
     const posted = q.posted;
     for (let i = 0; i < posted.length; i++) {

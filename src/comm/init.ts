@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { TcclError, invalidArgument } from '../errors.js';
 import { MemoryStore } from '../rendezvous/memory-store.js';
 import type { Store } from '../rendezvous/store.js';
@@ -38,6 +39,14 @@ export interface InitOptions {
 }
 
 const DEFAULT_MAX_UNEXPECTED = 256 << 20;
+const DEFAULT_SPIN_MICROS = 200;
+
+/** Poll briefly before sleeping, unless this host runs more ranks than it has cores. */
+function spinMicros(localRanks: number): number {
+  const configured = process.env.TCCL_SPIN_US;
+  if (configured !== undefined && configured !== '') return Math.max(0, Number(configured) || 0);
+  return localRanks <= os.availableParallelism() ? DEFAULT_SPIN_MICROS : 0;
+}
 
 /**
  * Join the job: read rank and size from the launcher's environment (tcclrun, torchrun,
@@ -75,7 +84,10 @@ export async function init(opts: InitOptions = {}): Promise<Communicator> {
   else if (choice === 'tcp' || choice === 'auto') transport = new TcpTransport(setup);
   else throw invalidArgument(`unknown transport '${String(choice)}': expected 'tcp' or 'auto'`);
 
-  const engine = new Engine(rank, size, transport, { maxUnexpectedBytes: opts.maxUnexpectedBytes ?? DEFAULT_MAX_UNEXPECTED });
+  const engine = new Engine(rank, size, transport, {
+    maxUnexpectedBytes: opts.maxUnexpectedBytes ?? DEFAULT_MAX_UNEXPECTED,
+    spinMicros: spinMicros(launch?.localSize ?? size),
+  });
   let shuttingDown = false;
   const releaseStore = async () => {
     await owned.store?.close();
@@ -118,7 +130,8 @@ export async function initLocalWorld(size: number, opts: { transport?: 'memory' 
   }
   const transports = createMemoryWorld(size);
   return Promise.all(transports.map(async (transport, rank) => {
-    const engine = new Engine(rank, size, transport, { maxUnexpectedBytes: opts.maxUnexpectedBytes ?? DEFAULT_MAX_UNEXPECTED });
+    // One thread runs every rank here: spinning would only steal time from the others.
+    const engine = new Engine(rank, size, transport, { maxUnexpectedBytes: opts.maxUnexpectedBytes ?? DEFAULT_MAX_UNEXPECTED, spinMicros: 0 });
     await transport.start(engine);
     return new Communicator(engine, 0, transports.map((_, r) => r), timeoutMs, {
       close: () => transport.close(),
