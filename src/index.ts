@@ -1,5 +1,7 @@
 export { init, initLocalWorld, type InitOptions, type TransportFactory, type TransportSetup } from './comm/init.js';
-export { Communicator, TAG_UB, DEFAULT_TIMEOUT_MS, type P2POptions, type SendRecvOptions } from './comm/communicator.js';
+export { Communicator, TAG_UB, DEFAULT_TIMEOUT_MS, type P2POptions, type SendRecvOptions, type CollectiveOptions, type ReductionCallOptions, type AllreduceCallOptions, type ReduceScatterCallOptions, type AlgorithmCallOptions, type RootCallOptions, type BroadcastCallOptions, type ReduceCallOptions } from './comm/communicator.js';
+export { CommunicatorBase } from './comm/base.js';
+export type { ReduceOp } from './kernels/reduce.js';
 export { ANY_SOURCE, ANY_TAG } from './comm/engine.js';
 export { Request, waitAll, type Status } from './comm/request.js';
 export { readLaunchEnv, type LaunchInfo } from './comm/env.js';

@@ -1,252 +1,381 @@
+import { serialize, deserialize } from 'node:v8';
+import * as coll from '../collectives/index.js';
+import { dtypeOf, type DType, type TypedArray } from '../dtype.js';
 import { TcclError, invalidArgument } from '../errors.js';
-import type { CollectiveP2P } from '../collectives/p2p.js';
-import { ANY_SOURCE, ANY_TAG, type Engine } from './engine.js';
-import { Request, type Status } from './request.js';
+import { validateOp, type ReduceOp } from '../kernels/reduce.js';
+import { CommunicatorBase } from './base.js';
+import type { Request } from './request.js';
 
-/** Largest user tag (MPI_TAG_UB): tags are non-negative int32. */
-export const TAG_UB = 0x7fff_ffff;
-export const DEFAULT_TIMEOUT_MS = 300_000;
+export { TAG_UB, DEFAULT_TIMEOUT_MS, type P2POptions, type SendRecvOptions, type WorldHooks } from './base.js';
 
-export interface P2POptions {
-  tag?: number;
+/** Every collective accepts these. */
+export interface CollectiveOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
 }
-
-export interface SendRecvOptions {
-  /** Tag for both directions unless sendTag / recvTag say otherwise. */
-  tag?: number;
-  sendTag?: number;
-  recvTag?: number;
-  timeoutMs?: number;
-  signal?: AbortSignal;
+export interface ReductionCallOptions extends CollectiveOptions {
+  /** Default 'sum'. */
+  op?: ReduceOp;
+  /** Required for float16 / bfloat16 (Uint16Array); otherwise taken from the array type. */
+  dtype?: DType;
 }
-
-/** Hooks the owner of the world (init) gives the world communicator for shutdown. */
-export interface WorldHooks {
-  close(): Promise<void>;
-  abort(error: TcclError): void;
+export interface AllreduceCallOptions extends ReductionCallOptions {
+  /** Write the result here instead of in place. */
+  out?: TypedArray;
+  /** 'ring' | 'rd' | 'rabenseifner' | 'auto' (env TCCL_ALGO_ALLREDUCE). */
+  algorithm?: string;
+}
+export interface ReduceScatterCallOptions extends ReductionCallOptions {
+  /** 'ring' | 'rh' | 'auto' (env TCCL_ALGO_REDUCE_SCATTER). */
+  algorithm?: string;
+}
+export interface AlgorithmCallOptions extends CollectiveOptions {
+  algorithm?: string;
+  dtype?: DType;
+}
+export interface RootCallOptions extends CollectiveOptions {
+  /** Default 0. */
+  root?: number;
+  dtype?: DType;
+}
+export interface BroadcastCallOptions extends RootCallOptions {
+  /** 'binomial' | 'chain' | 'auto' (env TCCL_ALGO_BROADCAST). */
+  algorithm?: string;
+}
+export interface ReduceCallOptions extends ReductionCallOptions {
+  root?: number;
+  /** Result at the root (required there unless reducing in place into src). */
+  out?: TypedArray;
 }
 
 /**
- * A group of ranks with its own matching space (MPI communicator). Point-to-point traffic
- * uses context `context`; collectives use `context + 1` so they never match user messages.
+ * The communicator users hold: point-to-point and communicator management from
+ * CommunicatorBase, plus every collective in blocking and `i` (request-returning) form.
+ * Arguments are checked on the calling rank before the call takes a sequence number, so a
+ * local argument error leaves the communicator usable; disagreement between ranks surfaces as
+ * TCCL_ERR_DESYNC or a timeout naming the operation and its sequence number.
  */
-export class Communicator {
-  readonly rank: number;
-  readonly size: number;
-  /** Communicator rank → world rank. */
-  readonly worldRanks: readonly number[];
-  readonly defaultTimeoutMs: number;
-  private readonly pendingSends = new Set<Promise<unknown>>();
-  private p2pSeq = 0;
-  private collectiveSeq = 0;
-  private closed = false;
+export class Communicator extends CommunicatorBase {
+  // ---- allreduce -------------------------------------------------------------------------
 
-  /** @internal use init() or split() / dup() */
-  constructor(
-    protected readonly engine: Engine,
-    readonly context: number,
-    worldRanks: readonly number[],
-    timeoutMs: number,
-    private readonly world: WorldHooks | null,
-  ) {
-    this.worldRanks = worldRanks;
-    this.size = worldRanks.length;
-    this.rank = worldRanks.indexOf(engine.rank);
-    this.defaultTimeoutMs = timeoutMs;
-  }
-
-  get collectiveContext(): number { return this.context + 1; }
-  /** Collective calls made so far on this communicator (their sequence numbers). */
-  get collectiveCount(): number { return this.collectiveSeq; }
-
-  // ---- point-to-point ------------------------------------------------------------------
-
-  /** Nonblocking send; the request resolves when `buf` may be reused. */
-  isend(buf: ArrayBufferView, dest: number, opts: P2POptions = {}): Request<Status> {
-    this.checkOpen('isend');
-    const bytes = byteView(buf, 'send buffer');
-    this.checkRank(dest, 'isend', 'destination');
-    const tag = this.checkTag(opts.tag ?? 0, 'isend', false);
-    const seq = ++this.p2pSeq;
-    const req = new Request<Status>('isend');
-    const sent = this.engine
-      .send({ context: this.context, source: this.rank, dest: this.worldRanks[dest], tag, seq, payload: bytes })
-      .then(
-        () => req.resolve({ source: this.rank, tag, bytes: bytes.length, count: elementCount(buf) }),
-        (e) => req.reject(this.opError(e, 'isend', dest, seq)),
-      );
-    this.track(sent);
-    return req;
-  }
-
-  /** Nonblocking receive into `buf`; source may be ANY_SOURCE, tag may be ANY_TAG. */
-  irecv(buf: ArrayBufferView, source: number = ANY_SOURCE, opts: P2POptions = {}): Request<Status> {
-    this.checkOpen('irecv');
-    const bytes = byteView(buf, 'receive buffer');
-    if (source !== ANY_SOURCE) this.checkRank(source, 'irecv', 'source');
-    const tag = this.checkTag(opts.tag ?? ANY_TAG, 'irecv', true);
-    return this.engine.postRecv({
-      context: this.context, source, tag, buf: bytes, elementBytes: elementBytes(buf), members: this.worldRanks,
-      exact: false, op: 'recv', seq: ++this.p2pSeq, timeoutMs: opts.timeoutMs ?? this.defaultTimeoutMs, signal: opts.signal,
+  iallreduce<T extends TypedArray>(buf: T, opts: AllreduceCallOptions = {}): Request<T> {
+    const op = opts.op ?? 'sum';
+    const target = this.checked('allreduce', () => {
+      const dtype = dtypeOf(buf, opts.dtype, 'allreduce buffer');
+      validateOp(dtype, op);
+      if (opts.out !== undefined) sameShape(opts.out, buf, dtype, 'allreduce out');
+      coll.selectAllreduce(buf.byteLength, this.size, opts.algorithm);
+      return { dtype, out: (opts.out ?? buf) as T };
+    });
+    return this.runCollective('allreduce', opts.timeoutMs, opts.signal, async (p2p) => {
+      if (target.out !== buf) target.out.set(buf as never);
+      await coll.allreduce(p2p, target.out, { dtype: target.dtype, op, algorithm: opts.algorithm });
+      return target.out;
     });
   }
-
-  async send(buf: ArrayBufferView, dest: number, opts: P2POptions = {}): Promise<Status> {
-    return this.isend(buf, dest, opts);
+  /** op over every rank's buf, in place (or into `out`); every rank gets the result. */
+  async allreduce<T extends TypedArray>(buf: T, opts: AllreduceCallOptions = {}): Promise<T> {
+    return this.iallreduce(buf, opts);
   }
 
-  async recv(buf: ArrayBufferView, source: number = ANY_SOURCE, opts: P2POptions = {}): Promise<Status> {
-    return this.irecv(buf, source, opts);
+  // ---- reduce-scatter --------------------------------------------------------------------
+
+  ireduceScatter<T extends TypedArray>(src: T, dst: T, opts: ReduceScatterCallOptions = {}): Request<T> {
+    const op = opts.op ?? 'sum';
+    const dtype = this.checked('reduceScatter', () => {
+      const dtype = dtypeOf(src, opts.dtype, 'reduceScatter src');
+      dtypeOf(dst, opts.dtype, 'reduceScatter dst');
+      validateOp(dtype, op);
+      sameType(dst, src, 'reduceScatter dst');
+      if (src.length !== dst.length * this.size) throw invalidArgument(`reduceScatter src has ${src.length} elements; it must have size × dst = ${this.size} × ${dst.length} = ${dst.length * this.size}`);
+      coll.selectReduceScatter(src.byteLength, this.size, opts.algorithm);
+      return dtype;
+    });
+    return this.runCollective('reduceScatter', opts.timeoutMs, opts.signal, async (p2p) => {
+      await coll.reduceScatter(p2p, src, dst, { dtype, op, algorithm: opts.algorithm });
+      return dst;
+    });
+  }
+  /** dst = block `rank` (dst.length elements) of op over every rank's src. */
+  async reduceScatter<T extends TypedArray>(src: T, dst: T, opts: ReduceScatterCallOptions = {}): Promise<T> {
+    return this.ireduceScatter(src, dst, opts);
   }
 
-  /** Send to `dest` and receive from `source` at once (no deadlock in rings); returns the receive status. */
-  async sendrecv(sendBuf: ArrayBufferView, dest: number, recvBuf: ArrayBufferView, source: number, opts: SendRecvOptions = {}): Promise<Status> {
-    const common = { timeoutMs: opts.timeoutMs, signal: opts.signal };
-    const recv = this.irecv(recvBuf, source, { ...common, tag: opts.recvTag ?? opts.tag ?? ANY_TAG });
-    const send = this.isend(sendBuf, dest, { ...common, tag: opts.sendTag ?? opts.tag ?? 0 });
-    const [status] = await Promise.all([recv, send]);
-    return status;
+  // ---- allgather -------------------------------------------------------------------------
+
+  iallgather<T extends TypedArray>(src: T, dst: T, opts: AlgorithmCallOptions = {}): Request<T> {
+    this.checked('allgather', () => {
+      dtypeOf(src, opts.dtype, 'allgather src');
+      sameType(dst, src, 'allgather dst');
+      if (dst.length !== src.length * this.size) throw invalidArgument(`allgather dst has ${dst.length} elements; it must have size × src = ${this.size} × ${src.length} = ${src.length * this.size}`);
+      coll.selectAllgather(dst.byteLength, this.size, opts.algorithm);
+    });
+    return this.runCollective('allgather', opts.timeoutMs, opts.signal, async (p2p) => {
+      await coll.allgather(p2p, src, dst, { algorithm: opts.algorithm });
+      return dst;
+    });
+  }
+  /** dst = every rank's src, concatenated in rank order. */
+  async allgather<T extends TypedArray>(src: T, dst: T, opts: AlgorithmCallOptions = {}): Promise<T> {
+    return this.iallgather(src, dst, opts);
   }
 
-  // ---- collectives plumbing --------------------------------------------------------------
-
-  /**
-   * Run one collective: it gets a sequence number (its tag in the collective context, so
-   * several collectives can be in flight and ranks must call them in the same order) and a
-   * byte send/recv bound to it.
-   */
-  protected runCollective<T>(op: string, timeoutMs: number | undefined, signal: AbortSignal | undefined, body: (p2p: CollectiveP2P, seq: number) => Promise<T>): Request<T> {
-    this.checkOpen(op);
-    const seq = ++this.collectiveSeq;
-    const tag = seq & TAG_UB;
-    const timeout = timeoutMs ?? this.defaultTimeoutMs;
-    const context = this.collectiveContext;
-    const p2p: CollectiveP2P = {
-      rank: this.rank,
-      size: this.size,
-      send: (peer, data) => this.engine.send({ context, source: this.rank, dest: this.worldRanks[peer], tag, seq, payload: data })
-        .catch((e) => { throw this.opError(e, op, peer, seq); }),
-      recv: (peer, data) => this.engine.postRecv({
-        context, source: peer, tag, buf: data, elementBytes: 1, members: this.worldRanks, exact: true, op, seq, timeoutMs: timeout, signal,
-      }).then(() => undefined),
-    };
-    const req = new Request<T>(op);
-    const run = body(p2p, seq).then((v) => req.resolve(v), (e) => req.reject(e));
-    this.track(run);
-    return req;
+  iallgatherv<T extends TypedArray>(src: T, dst: T, recvCounts: readonly number[], opts: AlgorithmCallOptions = {}): Request<T> {
+    this.checked('allgatherv', () => {
+      dtypeOf(src, opts.dtype, 'allgatherv src');
+      sameType(dst, src, 'allgatherv dst');
+      const total = this.checkCounts(recvCounts, 'recvCounts');
+      if (recvCounts[this.rank] !== src.length) throw invalidArgument(`allgatherv recvCounts[${this.rank}] is ${recvCounts[this.rank]} but this rank's src has ${src.length} elements`);
+      if (dst.length < total) throw invalidArgument(`allgatherv dst has ${dst.length} elements; recvCounts add up to ${total}`);
+    });
+    return this.runCollective('allgatherv', opts.timeoutMs, opts.signal, async (p2p) => {
+      await coll.allgatherv(p2p, src, dst, recvCounts, { algorithm: opts.algorithm });
+      return dst;
+    });
+  }
+  /** dst = every rank's src (rank k contributes recvCounts[k] elements), in rank order. */
+  async allgatherv<T extends TypedArray>(src: T, dst: T, recvCounts: readonly number[], opts: AlgorithmCallOptions = {}): Promise<T> {
+    return this.iallgatherv(src, dst, recvCounts, opts);
   }
 
-  // ---- communicator management ---------------------------------------------------------
+  // ---- all-to-all ------------------------------------------------------------------------
 
-  /**
-   * MPI_Comm_split: ranks with the same `color` form a new communicator, ordered by `key`
-   * then by rank here. `color` null (MPI_UNDEFINED) returns null. Collective over this communicator.
-   */
-  async split(color: number | null, key: number = this.rank, opts: { timeoutMs?: number } = {}): Promise<Communicator | null> {
-    if (color !== null && (!Number.isInteger(color) || color < 0 || color > TAG_UB)) throw invalidArgument(`split color must be a non-negative int32 or null, got ${color}`, { rank: this.rank, op: 'split' });
-    if (!Number.isInteger(key) || Math.abs(key) > TAG_UB) throw invalidArgument(`split key must be an int32, got ${key}`, { rank: this.rank, op: 'split' });
-    const mine = new Int32Array([color ?? -1, key, this.engine.nextContext]);
-    const all = await this.exchangeRecords(mine, 'split', opts.timeoutMs);
-    let context = 0;
-    const members: { key: number; rank: number }[] = [];
-    for (let r = 0; r < this.size; r++) {
-      context = Math.max(context, all[r * 3 + 2]);
-      if (color !== null && all[r * 3] === color) members.push({ key: all[r * 3 + 1], rank: r });
-    }
-    this.engine.nextContext = context + 2;
-    if (color === null) return null;
-    members.sort((a, b) => a.key - b.key || a.rank - b.rank);
-    return new Communicator(this.engine, context, members.map((m) => this.worldRanks[m.rank]), this.defaultTimeoutMs, null);
+  ialltoall<T extends TypedArray>(src: T, dst: T, opts: AlgorithmCallOptions = {}): Request<T> {
+    this.checked('alltoall', () => {
+      dtypeOf(src, opts.dtype, 'alltoall src');
+      sameType(dst, src, 'alltoall dst');
+      if (src.length !== dst.length) throw invalidArgument(`alltoall src has ${src.length} elements and dst ${dst.length}; they must be equal`);
+      if (src.length % this.size !== 0) throw invalidArgument(`alltoall buffers have ${src.length} elements, not divisible into ${this.size} equal blocks (use alltoallv)`);
+      coll.selectAlltoall(src.byteLength / this.size, this.size, opts.algorithm);
+    });
+    return this.runCollective('alltoall', opts.timeoutMs, opts.signal, async (p2p) => {
+      await coll.alltoall(p2p, src, dst, { algorithm: opts.algorithm });
+      return dst;
+    });
+  }
+  /** Block j of src goes to rank j; block i of dst comes from rank i. */
+  async alltoall<T extends TypedArray>(src: T, dst: T, opts: AlgorithmCallOptions = {}): Promise<T> {
+    return this.ialltoall(src, dst, opts);
   }
 
-  /** A communicator with the same ranks and a separate matching space (MPI_Comm_dup). */
-  async dup(opts: { timeoutMs?: number } = {}): Promise<Communicator> {
-    return (await this.split(0, this.rank, opts))!;
+  ialltoallv<T extends TypedArray>(src: T, sendCounts: readonly number[], dst: T, recvCounts: readonly number[], opts: CollectiveOptions & { dtype?: DType; sdispls?: readonly number[]; rdispls?: readonly number[] } = {}): Request<T> {
+    this.checked('alltoallv', () => {
+      dtypeOf(src, opts.dtype, 'alltoallv src');
+      sameType(dst, src, 'alltoallv dst');
+      this.checkLayout(src.length, sendCounts, opts.sdispls, 'sendCounts', 'src');
+      this.checkLayout(dst.length, recvCounts, opts.rdispls, 'recvCounts', 'dst');
+    });
+    return this.runCollective('alltoallv', opts.timeoutMs, opts.signal, async (p2p) => {
+      await coll.alltoallv(p2p, src, sendCounts, dst, recvCounts, { sdispls: opts.sdispls, rdispls: opts.rdispls });
+      return dst;
+    });
+  }
+  /** All-to-all with per-peer element counts (and optional displacements). */
+  async alltoallv<T extends TypedArray>(src: T, sendCounts: readonly number[], dst: T, recvCounts: readonly number[], opts: CollectiveOptions & { dtype?: DType; sdispls?: readonly number[]; rdispls?: readonly number[] } = {}): Promise<T> {
+    return this.ialltoallv(src, sendCounts, dst, recvCounts, opts);
   }
 
-  /** Every rank's small int32 record, gathered on every rank (linear: used before collectives exist). */
-  private async exchangeRecords(mine: Int32Array, op: string, timeoutMs?: number): Promise<Int32Array> {
-    const n = mine.length;
-    const all = new Int32Array(n * this.size);
-    all.set(mine, this.rank * n);
-    const req = this.runCollective(op, timeoutMs, undefined, async (p2p) => {
-      const bytes = new Uint8Array(mine.buffer, mine.byteOffset, mine.byteLength);
-      const ops: Promise<void>[] = [];
-      for (let r = 0; r < this.size; r++) {
-        if (r === this.rank) continue;
-        ops.push(p2p.recv(r, new Uint8Array(all.buffer, r * n * 4, n * 4)));
-        ops.push(p2p.send(r, bytes));
+  // ---- rooted ----------------------------------------------------------------------------
+
+  ibroadcast<T extends TypedArray>(buf: T, opts: BroadcastCallOptions = {}): Request<T> {
+    const root = opts.root ?? 0;
+    this.checked('broadcast', () => {
+      dtypeOf(buf, opts.dtype, 'broadcast buffer');
+      this.checkRank(root, 'broadcast', 'root');
+      coll.selectBroadcast(buf.byteLength, this.size, opts.algorithm);
+    });
+    return this.runCollective('broadcast', opts.timeoutMs, opts.signal, async (p2p) => {
+      await coll.broadcast(p2p, buf, { root, algorithm: opts.algorithm });
+      return buf;
+    });
+  }
+  /** buf on every rank becomes the root's buf. */
+  async broadcast<T extends TypedArray>(buf: T, opts: BroadcastCallOptions = {}): Promise<T> {
+    return this.ibroadcast(buf, opts);
+  }
+
+  ireduce<T extends TypedArray>(src: T, opts: ReduceCallOptions = {}): Request<T | undefined> {
+    const root = opts.root ?? 0;
+    const op = opts.op ?? 'sum';
+    const dtype = this.checked('reduce', () => {
+      const dtype = dtypeOf(src, opts.dtype, 'reduce src');
+      validateOp(dtype, op);
+      this.checkRank(root, 'reduce', 'root');
+      if (opts.out !== undefined) sameShape(opts.out, src, dtype, 'reduce out');
+      return dtype;
+    });
+    const out = this.rank === root ? ((opts.out ?? src) as T) : undefined;
+    return this.runCollective('reduce', opts.timeoutMs, opts.signal, async (p2p) => {
+      // In place at the root: reduce from a copy so the tree reads unmodified input.
+      const input = out === src ? (src.slice() as T) : src;
+      await coll.reduce(p2p, input, out, { root, dtype, op });
+      return out;
+    });
+  }
+  /** op over every rank's src, into `out` (or src) at the root; undefined elsewhere. */
+  async reduce<T extends TypedArray>(src: T, opts: ReduceCallOptions = {}): Promise<T | undefined> {
+    return this.ireduce(src, opts);
+  }
+
+  igather<T extends TypedArray>(src: T, dst: T | undefined, opts: RootCallOptions = {}): Request<T | undefined> {
+    const root = opts.root ?? 0;
+    this.checked('gather', () => {
+      dtypeOf(src, opts.dtype, 'gather src');
+      this.checkRank(root, 'gather', 'root');
+      if (this.rank === root) {
+        if (dst === undefined) throw invalidArgument('gather needs a dst buffer at the root');
+        sameType(dst, src, 'gather dst');
+        if (dst.length !== src.length * this.size) throw invalidArgument(`gather dst has ${dst.length} elements; it must have size × src = ${src.length * this.size}`);
       }
-      await Promise.all(ops);
     });
-    await req;
-    return all;
+    return this.runCollective('gather', opts.timeoutMs, opts.signal, async (p2p) => {
+      await coll.gather(p2p, src, this.rank === root ? dst : undefined, { root });
+      return this.rank === root ? dst : undefined;
+    });
+  }
+  /** The root's dst = every rank's src in rank order (dst may be undefined off the root). */
+  async gather<T extends TypedArray>(src: T, dst: T | undefined, opts: RootCallOptions = {}): Promise<T | undefined> {
+    return this.igather(src, dst, opts);
   }
 
-  /** Wait for pending sends, then release the communicator (and, for the world, the transport). */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await Promise.allSettled([...this.pendingSends]);
-    this.engine.dropContext(this.context);
-    this.engine.dropContext(this.collectiveContext);
-    if (this.world) await this.world.close();
+  igatherv<T extends TypedArray>(src: T, dst: T | undefined, recvCounts: readonly number[], opts: RootCallOptions & { displs?: readonly number[] } = {}): Request<T | undefined> {
+    const root = opts.root ?? 0;
+    this.checked('gatherv', () => {
+      dtypeOf(src, opts.dtype, 'gatherv src');
+      this.checkRank(root, 'gatherv', 'root');
+      this.checkCounts(recvCounts, 'recvCounts');
+      if (recvCounts[this.rank] !== src.length) throw invalidArgument(`gatherv recvCounts[${this.rank}] is ${recvCounts[this.rank]} but this rank's src has ${src.length} elements`);
+      if (this.rank === root) {
+        if (dst === undefined) throw invalidArgument('gatherv needs a dst buffer at the root');
+        sameType(dst, src, 'gatherv dst');
+        this.checkLayout(dst.length, recvCounts, opts.displs, 'recvCounts', 'dst');
+      }
+    });
+    return this.runCollective('gatherv', opts.timeoutMs, opts.signal, async (p2p) => {
+      await coll.gatherv(p2p, src, this.rank === root ? dst : undefined, recvCounts, { root, displs: opts.displs });
+      return this.rank === root ? dst : undefined;
+    });
+  }
+  async gatherv<T extends TypedArray>(src: T, dst: T | undefined, recvCounts: readonly number[], opts: RootCallOptions & { displs?: readonly number[] } = {}): Promise<T | undefined> {
+    return this.igatherv(src, dst, recvCounts, opts);
   }
 
-  /** Fail every pending operation here and on every other rank of the job. */
-  abort(reason: string | Error = 'aborted'): void {
-    const message = typeof reason === 'string' ? reason : reason.message;
-    const error = new TcclError('TCCL_ERR_ABORTED', `rank ${this.engine.rank} aborted: ${message}`, { rank: this.engine.rank, cause: reason });
-    this.closed = true;
-    this.engine.fail(error);
-    if (this.world) this.world.abort(error);
-    else this.engine.transport.abort(error);
+  iscatter<T extends TypedArray>(src: T | undefined, dst: T, opts: RootCallOptions = {}): Request<T> {
+    const root = opts.root ?? 0;
+    this.checked('scatter', () => {
+      dtypeOf(dst, opts.dtype, 'scatter dst');
+      this.checkRank(root, 'scatter', 'root');
+      if (this.rank === root) {
+        if (src === undefined) throw invalidArgument('scatter needs a src buffer at the root');
+        sameType(src, dst, 'scatter src');
+        if (src.length !== dst.length * this.size) throw invalidArgument(`scatter src has ${src.length} elements; it must have size × dst = ${dst.length * this.size}`);
+      }
+    });
+    return this.runCollective('scatter', opts.timeoutMs, opts.signal, async (p2p) => {
+      await coll.scatter(p2p, this.rank === root ? src : undefined, dst, { root });
+      return dst;
+    });
+  }
+  /** Block k of the root's src goes to rank k's dst. */
+  async scatter<T extends TypedArray>(src: T | undefined, dst: T, opts: RootCallOptions = {}): Promise<T> {
+    return this.iscatter(src, dst, opts);
   }
 
-  get isClosed(): boolean { return this.closed; }
-
-  // ---- helpers -------------------------------------------------------------------------
-
-  private track(p: Promise<unknown>): void {
-    this.pendingSends.add(p);
-    void p.finally(() => this.pendingSends.delete(p));
+  iscatterv<T extends TypedArray>(src: T | undefined, sendCounts: readonly number[], dst: T, opts: RootCallOptions & { displs?: readonly number[] } = {}): Request<T> {
+    const root = opts.root ?? 0;
+    this.checked('scatterv', () => {
+      dtypeOf(dst, opts.dtype, 'scatterv dst');
+      this.checkRank(root, 'scatterv', 'root');
+      this.checkCounts(sendCounts, 'sendCounts');
+      if (sendCounts[this.rank] > dst.length) throw invalidArgument(`scatterv sendCounts[${this.rank}] is ${sendCounts[this.rank]} but dst holds ${dst.length} elements`);
+      if (this.rank === root) {
+        if (src === undefined) throw invalidArgument('scatterv needs a src buffer at the root');
+        sameType(src, dst, 'scatterv src');
+        this.checkLayout(src.length, sendCounts, opts.displs, 'sendCounts', 'src');
+      }
+    });
+    return this.runCollective('scatterv', opts.timeoutMs, opts.signal, async (p2p) => {
+      await coll.scatterv(p2p, this.rank === root ? src : undefined, sendCounts, dst, { root, displs: opts.displs });
+      return dst;
+    });
+  }
+  async scatterv<T extends TypedArray>(src: T | undefined, sendCounts: readonly number[], dst: T, opts: RootCallOptions & { displs?: readonly number[] } = {}): Promise<T> {
+    return this.iscatterv(src, sendCounts, dst, opts);
   }
 
-  protected checkOpen(op: string): void {
-    if (this.closed) throw new TcclError('TCCL_ERR_CLOSED', `${op} called after close() or abort()`, { rank: this.rank, op });
-    const failed = this.engine.failed;
-    if (failed) throw failed;
+  // ---- synchronisation and objects --------------------------------------------------------
+
+  ibarrier(opts: CollectiveOptions = {}): Request<void> {
+    return this.runCollective('barrier', opts.timeoutMs, opts.signal, (p2p) => coll.barrier(p2p));
+  }
+  /** Returns once every rank has entered the barrier. */
+  async barrier(opts: CollectiveOptions = {}): Promise<void> {
+    return this.ibarrier(opts);
   }
 
-  protected checkRank(r: number, op: string, what: string): void {
-    if (!Number.isInteger(r) || r < 0 || r >= this.size) {
-      throw invalidArgument(`${what} rank ${r} is out of range: this communicator has ranks 0..${this.size - 1}`, { rank: this.rank, op });
+  /** Every rank's value (structured-clone serializable), in rank order: for small control data. */
+  async allgatherObject<V>(value: V, opts: CollectiveOptions = {}): Promise<V[]> {
+    const bytes = new Uint8Array(serialize(value));
+    const lengths = await this.allgather(new Int32Array([bytes.length]), new Int32Array(this.size), opts);
+    const all = await this.allgatherv(bytes, new Uint8Array(lengths.reduce((a, b) => a + b, 0)), Array.from(lengths), opts);
+    const out: V[] = [];
+    for (let r = 0, off = 0; r < this.size; off += lengths[r], r++) out.push(deserialize(all.subarray(off, off + lengths[r])) as V);
+    return out;
+  }
+
+  /** The root's value on every rank (structured-clone serializable). */
+  async broadcastObject<V>(value: V, opts: CollectiveOptions & { root?: number } = {}): Promise<V> {
+    const root = opts.root ?? 0;
+    const bytes = this.rank === root ? new Uint8Array(serialize(value)) : undefined;
+    const length = await this.broadcast(new Int32Array([bytes?.length ?? 0]), { ...opts, root });
+    const payload = await this.broadcast(bytes ?? new Uint8Array(length[0]), { ...opts, root });
+    return this.rank === root ? value : (deserialize(payload) as V);
+  }
+
+  // ---- argument checks -------------------------------------------------------------------
+
+  /** Run local argument checks; errors get this rank and op attached. */
+  private checked<R>(op: string, check: () => R): R {
+    this.checkOpen(op);
+    try {
+      return check();
+    } catch (e) {
+      if (e instanceof TcclError && e.rank === undefined) throw new TcclError(e.code, e.message.replace(/^TCCL_ERR_[A-Z_]+: /, ''), { rank: this.rank, op, cause: e });
+      throw e;
     }
   }
 
-  private checkTag(tag: number, op: string, allowAny: boolean): number {
-    if (allowAny && tag === ANY_TAG) return tag;
-    if (!Number.isInteger(tag) || tag < 0 || tag > TAG_UB) {
-      throw invalidArgument(`tag ${tag} is out of range 0..${TAG_UB}${allowAny ? ' (or ANY_TAG)' : ''}`, { rank: this.rank, op });
+  private checkCounts(counts: readonly number[], what: string): number {
+    if (!Array.isArray(counts) || counts.length !== this.size) throw invalidArgument(`${what} must list one count per rank (${this.size}), got ${Array.isArray(counts) ? counts.length : typeof counts}`);
+    let total = 0;
+    for (const c of counts) {
+      if (!Number.isInteger(c) || c < 0) throw invalidArgument(`${what} holds ${c}, not a non-negative integer`);
+      total += c;
     }
-    return tag;
+    return total;
   }
 
-  private opError(e: unknown, op: string, peer: number, seq: number): unknown {
-    if (!(e instanceof TcclError) || e.op !== undefined) return e;
-    return new TcclError(e.code, `${op} to rank ${peer} failed: ${e.message.replace(/^TCCL_ERR_[A-Z_]+: /, '')}`, { rank: this.rank, peer: this.worldRanks[peer], op, seq, cause: e });
+  private checkLayout(length: number, counts: readonly number[], displs: readonly number[] | undefined, what: string, buf: string): void {
+    const total = this.checkCounts(counts, what);
+    if (displs === undefined) {
+      if (length < total) throw invalidArgument(`${buf} has ${length} elements; ${what} add up to ${total}`);
+      return;
+    }
+    if (!Array.isArray(displs) || displs.length !== this.size) throw invalidArgument(`displacements for ${buf} must list one offset per rank (${this.size})`);
+    displs.forEach((d, r) => {
+      if (!Number.isInteger(d) || d < 0 || d + counts[r] > length) throw invalidArgument(`${buf} block ${r} (offset ${d}, ${counts[r]} elements) lies outside its ${length} elements`);
+    });
   }
 }
 
-export function byteView(buf: unknown, what: string): Uint8Array {
-  if (!ArrayBuffer.isView(buf)) {
-    const got = buf === null ? 'null' : typeof buf === 'object' ? (buf.constructor?.name ?? 'object') : typeof buf;
-    throw invalidArgument(`${what} must be a typed array, got ${got}`);
+function sameType(buf: unknown, like: TypedArray, what: string): void {
+  if (!(buf instanceof (like.constructor as new () => TypedArray))) {
+    const got = buf === null || buf === undefined ? String(buf) : (buf as object).constructor?.name;
+    throw invalidArgument(`${what} is a ${got}; it must be a ${like.constructor.name} like the input`);
   }
-  return buf instanceof Uint8Array && buf.constructor === Uint8Array ? buf : new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
-const elementBytes = (buf: ArrayBufferView): number => (buf as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1;
-const elementCount = (buf: ArrayBufferView): number => buf.byteLength / elementBytes(buf);
+function sameShape(buf: TypedArray, like: TypedArray, dtype: DType, what: string): void {
+  dtypeOf(buf, dtype, what);
+  if (buf.length !== like.length) throw invalidArgument(`${what} has ${buf.length} elements; the input has ${like.length}`);
+}
