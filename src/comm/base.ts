@@ -1,4 +1,4 @@
-import { TcclError, invalidArgument } from '../errors.js';
+import { TcclError, invalidArgument, type ErrorContext } from '../errors.js';
 import type { CollectiveP2P } from '../collectives/p2p.js';
 import { ANY_SOURCE, ANY_TAG, type Engine } from './engine.js';
 import { Request, type Status } from './request.js';
@@ -67,7 +67,7 @@ export class CommunicatorBase {
   /** Nonblocking send; the request resolves when `buf` may be reused. */
   isend(buf: ArrayBufferView, dest: number, opts: P2POptions = {}): Request<Status> {
     this.checkOpen('isend');
-    const bytes = byteView(buf, 'send buffer');
+    const bytes = byteView(buf, 'send buffer', { rank: this.rank, op: 'isend' });
     this.checkRank(dest, 'isend', 'destination');
     const tag = this.checkTag(opts.tag ?? 0, 'isend', false);
     const seq = ++this.p2pSeq;
@@ -85,7 +85,7 @@ export class CommunicatorBase {
   /** Nonblocking receive into `buf`; source may be ANY_SOURCE, tag may be ANY_TAG. */
   irecv(buf: ArrayBufferView, source: number = ANY_SOURCE, opts: P2POptions = {}): Request<Status> {
     this.checkOpen('irecv');
-    const bytes = byteView(buf, 'receive buffer');
+    const bytes = byteView(buf, 'receive buffer', { rank: this.rank, op: 'irecv' });
     if (source !== ANY_SOURCE) this.checkRank(source, 'irecv', 'source');
     const tag = this.checkTag(opts.tag ?? ANY_TAG, 'irecv', true);
     return this.engine.postRecv({
@@ -242,10 +242,10 @@ export class CommunicatorBase {
   }
 }
 
-export function byteView(buf: unknown, what: string): Uint8Array {
+export function byteView(buf: unknown, what: string, ctx?: ErrorContext): Uint8Array {
   if (!ArrayBuffer.isView(buf)) {
     const got = buf === null ? 'null' : typeof buf === 'object' ? (buf.constructor?.name ?? 'object') : typeof buf;
-    throw invalidArgument(`${what} must be a typed array, got ${got}`);
+    throw invalidArgument(`${what} must be a typed array, got ${got}`, ctx);
   }
   return buf instanceof Uint8Array && buf.constructor === Uint8Array ? buf : new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
