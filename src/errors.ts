@@ -28,11 +28,14 @@ export class TcclError extends Error {
   readonly peer?: number | number[];
   readonly op?: string;
   readonly seq?: number;
+  /** What went wrong, without the code prefix and the (rank, peer, …) suffix: for wrapping. */
+  readonly detail: string;
 
   constructor(code: TcclErrorCode, message: string, ctx: ErrorContext = {}) {
     super(formatMessage(code, message, ctx), ctx.cause === undefined ? undefined : { cause: ctx.cause });
     this.name = 'TcclError';
     this.code = code;
+    this.detail = message;
     this.rank = ctx.rank;
     this.peer = ctx.peer;
     this.op = ctx.op;

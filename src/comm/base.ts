@@ -66,10 +66,17 @@ export class CommunicatorBase {
 
   /** Nonblocking send; the request resolves when `buf` may be reused. */
   isend(buf: ArrayBufferView, dest: number, opts: P2POptions = {}): Request<Status> {
+    return this.startSend(this.checkSend(buf, dest, opts.tag ?? 0), buf, dest);
+  }
+
+  private checkSend(buf: ArrayBufferView, dest: number, tag: number): { bytes: Uint8Array; tag: number } {
     this.checkOpen('isend');
     const bytes = byteView(buf, 'send buffer', { rank: this.rank, op: 'isend' });
     this.checkRank(dest, 'isend', 'destination');
-    const tag = this.checkTag(opts.tag ?? 0, 'isend', false);
+    return { bytes, tag: this.checkTag(tag, 'isend', false) };
+  }
+
+  private startSend({ bytes, tag }: { bytes: Uint8Array; tag: number }, buf: ArrayBufferView, dest: number): Request<Status> {
     const seq = ++this.p2pSeq;
     const req = new Request<Status>('isend');
     const sent = this.engine
@@ -104,9 +111,10 @@ export class CommunicatorBase {
 
   /** Send to `dest` and receive from `source` at once (no deadlock in rings); returns the receive status. */
   async sendrecv(sendBuf: ArrayBufferView, dest: number, recvBuf: ArrayBufferView, source: number, opts: SendRecvOptions = {}): Promise<Status> {
-    const common = { timeoutMs: opts.timeoutMs, signal: opts.signal };
-    const recv = this.irecv(recvBuf, source, { ...common, tag: opts.recvTag ?? opts.tag ?? ANY_TAG });
-    const send = this.isend(sendBuf, dest, { ...common, tag: opts.sendTag ?? opts.tag ?? 0 });
+    // Check the send first: a bad send argument must not leave a stray receive posted.
+    const sendArgs = this.checkSend(sendBuf, dest, opts.sendTag ?? opts.tag ?? 0);
+    const recv = this.irecv(recvBuf, source, { timeoutMs: opts.timeoutMs, signal: opts.signal, tag: opts.recvTag ?? opts.tag ?? ANY_TAG });
+    const send = this.startSend(sendArgs, sendBuf, dest);
     const [status] = await Promise.all([recv, send]);
     return status;
   }
@@ -192,8 +200,9 @@ export class CommunicatorBase {
     if (this.closed) return;
     this.closed = true;
     await Promise.allSettled([...this.pendingSends]);
-    this.engine.dropContext(this.context);
-    this.engine.dropContext(this.collectiveContext);
+    const closed = new TcclError('TCCL_ERR_CLOSED', 'the communicator was closed while this receive waited', { rank: this.rank, op: 'close' });
+    this.engine.dropContext(this.context, closed);
+    this.engine.dropContext(this.collectiveContext, closed);
     if (this.world) await this.world.close();
   }
 
@@ -238,7 +247,7 @@ export class CommunicatorBase {
 
   private opError(e: unknown, op: string, peer: number, seq: number): unknown {
     if (!(e instanceof TcclError) || e.op !== undefined) return e;
-    return new TcclError(e.code, `${op} to rank ${peer} failed: ${e.message.replace(/^TCCL_ERR_[A-Z_]+: /, '')}`, { rank: this.rank, peer: this.worldRanks[peer], op, seq, cause: e });
+    return new TcclError(e.code, `${op} to rank ${peer} failed: ${e.detail}`, { rank: this.rank, peer: this.worldRanks[peer], op, seq, cause: e });
   }
 }
 

@@ -340,7 +340,7 @@ export class Communicator extends CommunicatorBase {
     try {
       return check();
     } catch (e) {
-      if (e instanceof TcclError && e.rank === undefined) throw new TcclError(e.code, e.message.replace(/^TCCL_ERR_[A-Z_]+: /, ''), { rank: this.rank, op, cause: e });
+      if (e instanceof TcclError && e.rank === undefined) throw new TcclError(e.code, e.detail, { rank: this.rank, op, cause: e });
       throw e;
     }
   }

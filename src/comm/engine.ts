@@ -149,24 +149,29 @@ export class Engine implements TransportSink {
       return req;
     }
     const worldSource = a.source === ANY_SOURCE ? -1 : a.members[a.source];
+    const q = this.queues(a.context);
+    // A message that arrived before its sender left is still delivered.
+    const i = q.unexpected.findIndex((m) => matches(recv, m.source, m.tag));
+    if (i >= 0 && q.unexpected[i].complete) {
+      const msg = q.unexpected[i];
+      q.unexpected.splice(i, 1);
+      this.consumeUnexpected(msg, recv);
+      return req;
+    }
     const lost = worldSource >= 0 ? this.lostPeers.get(worldSource) : undefined;
     if (lost) {
       req.reject(this.peerError(lost, recv, worldSource));
       return req;
     }
-    const q = this.queues(a.context);
-    const i = q.unexpected.findIndex((m) => matches(recv, m.source, m.tag));
     if (i >= 0) {
       const msg = q.unexpected[i];
       q.unexpected.splice(i, 1);
-      if (msg.complete) {
-        this.consumeUnexpected(msg, recv);
-        return req;
-      }
       msg.claimedBy = recv; // still streaming in: endFrame finishes it
     } else {
       q.posted.push(recv);
     }
+    // A receive is waiting: every paused sender must flow again, or it might never arrive.
+    this.resumeAll();
     this.activeRecvs++;
     recv.active = true;
     this.spin();
@@ -234,10 +239,13 @@ export class Engine implements TransportSink {
     if (msg.length > recv.buf.length) recv.truncatedFrom = msg.length;
     else if (msg.payload && msg.length) recv.buf.set(msg.payload);
     this.complete(recv, msg.source, msg.tag, msg.length);
-    if (this.pausedPeers.size && this.unexpectedBytes <= this.opts.maxUnexpectedBytes / 2) {
-      for (const p of this.pausedPeers) this.transport.resumeReceive(p);
-      this.pausedPeers.clear();
-    }
+    if (this.unexpectedBytes <= this.opts.maxUnexpectedBytes / 2) this.resumeAll();
+  }
+
+  private resumeAll(): void {
+    if (this.pausedPeers.size === 0) return;
+    for (const p of this.pausedPeers) this.transport.resumeReceive(p);
+    this.pausedPeers.clear();
   }
 
   /** Keep the loop polling (setImmediate forces a zero epoll timeout) while receives wait. */
@@ -278,7 +286,8 @@ export class Engine implements TransportSink {
     q.unexpected.push(msg);
     this.inflight[peer] = msg;
     this.unexpectedBytes += header.length;
-    if (this.unexpectedBytes > this.opts.maxUnexpectedBytes && peer !== this.rank && !this.pausedPeers.has(peer)) {
+    // A soft bound: only pause while no receive waits, since any paused peer might carry its message.
+    if (this.unexpectedBytes > this.opts.maxUnexpectedBytes && this.activeRecvs === 0 && peer !== this.rank && !this.pausedPeers.has(peer)) {
       this.pausedPeers.add(peer);
       this.transport.pauseReceive(peer);
     }
@@ -287,8 +296,8 @@ export class Engine implements TransportSink {
 
   endFrame(peer: number, header: FrameHeader, payload: Uint8Array | null): void {
     if (header.kind === FrameKind.Abort) {
-      const reason = payload ? new TextDecoder().decode(payload) : 'no reason given';
-      this.fail(new TcclError('TCCL_ERR_ABORTED', `rank ${peer} aborted the job: ${reason}`, { rank: this.rank, peer }));
+      const reason = payload ? new TextDecoder().decode(payload) : `rank ${peer} aborted`;
+      this.fail(new TcclError('TCCL_ERR_ABORTED', reason, { rank: this.rank, peer }));
       return;
     }
     if (header.kind !== FrameKind.Data) return;
@@ -321,7 +330,7 @@ export class Engine implements TransportSink {
   }
 
   private peerError(cause: TcclError, recv: PostedRecv, peer: number): TcclError {
-    return new TcclError(cause.code, `${recv.op} cannot complete: ${stripCode(cause.message)}`, { rank: this.rank, peer, op: recv.op, seq: recv.seq, cause });
+    return new TcclError(cause.code, `${recv.op} cannot complete: ${cause.detail}`, { rank: this.rank, peer, op: recv.op, seq: recv.seq, cause });
   }
 
   private failRecv(recv: PostedRecv, error: TcclError): void {
@@ -345,9 +354,13 @@ export class Engine implements TransportSink {
     this.inflight.fill(null);
   }
 
-  /** Forget a communicator's matching state (it was closed). */
-  dropContext(context: number): void {
+  /** Forget a communicator's matching state (it was closed); its pending receives fail with `error`. */
+  dropContext(context: number, error: TcclError): void {
+    const q = this.contexts.get(context);
+    if (!q) return;
     this.contexts.delete(context);
+    for (const recv of q.posted) this.failRecv(recv, error);
+    for (const msg of q.unexpected) if (msg.claimedBy) this.failRecv(msg.claimedBy, error);
   }
 
   /** Posted receives and unexpected messages for a context (diagnostics and tests). */
@@ -361,4 +374,3 @@ function matches(recv: PostedRecv, source: number, tag: number): boolean {
   return (recv.source === ANY_SOURCE || recv.source === source) && (recv.tag === ANY_TAG || recv.tag === tag);
 }
 
-const stripCode = (message: string) => message.replace(/^TCCL_ERR_[A-Z_]+: /, '');

@@ -24,8 +24,8 @@ type Env = Record<string, string | undefined>;
 function int(env: Env, name: string): number | undefined {
   const v = env[name];
   if (v === undefined || v === '') return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw invalidArgument(`environment variable ${name}=${v} is not a non-negative integer`);
+  const n = /^\d+$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n)) throw invalidArgument(`environment variable ${name}=${v} is not a non-negative integer`);
   return n;
 }
 
@@ -36,16 +36,17 @@ function firstInt(env: Env, name: string): number | undefined {
 }
 
 /**
- * Read rank and size from tcclrun / torchrun (RANK, WORLD_SIZE), SLURM (SLURM_PROCID,
- * SLURM_NTASKS), Open MPI (OMPI_COMM_WORLD_*) or PMI (PMI_RANK, PMI_SIZE), in that order.
+ * Read rank and size from tcclrun / torchrun (RANK, WORLD_SIZE), Open MPI (OMPI_COMM_WORLD_*),
+ * PMI (PMI_RANK, PMI_SIZE) or SLURM (SLURM_PROCID, SLURM_NTASKS), in that order.
  * Returns null when none of them is set.
  */
 export function readLaunchEnv(env: Env = process.env): LaunchInfo | null {
   const candidates: [LaunchInfo['launcher'], string, string, string?, string?][] = [
     [env.TCCL_STORE_URL ? 'tcclrun' : 'torchrun', 'RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE'],
-    ['slurm', 'SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_LOCALID', 'SLURM_NTASKS_PER_NODE'],
+    // mpirun inside an sbatch job inherits the batch step's SLURM_PROCID: MPI's own vars win.
     ['openmpi', 'OMPI_COMM_WORLD_RANK', 'OMPI_COMM_WORLD_SIZE', 'OMPI_COMM_WORLD_LOCAL_RANK', 'OMPI_COMM_WORLD_LOCAL_SIZE'],
-    ['pmi', 'PMI_RANK', 'PMI_SIZE'],
+    ['pmi', 'PMI_RANK', 'PMI_SIZE', 'MPI_LOCALRANKID', 'MPI_LOCALNRANKS'],
+    ['slurm', 'SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_LOCALID', 'SLURM_NTASKS_PER_NODE'],
   ];
   for (const [launcher, rankVar, sizeVar, localRankVar, localSizeVar] of candidates) {
     const rank = int(env, rankVar);

@@ -33,11 +33,9 @@ export type ParsedArgs =
 
 /** Bad command line: the CLI prints `detail` and exits 2 (the usual usage-error code). */
 export class UsageError extends TcclError {
-  readonly detail: string;
   constructor(detail: string) {
     super('TCCL_ERR_INVALID_ARGUMENT', detail);
     this.name = 'UsageError';
-    this.detail = detail;
   }
 }
 

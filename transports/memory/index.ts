@@ -108,7 +108,7 @@ export class MemoryTransport implements Transport {
       if (target && p !== this.rank) {
         target.enqueue(this.rank, {
           header: { kind: FrameKind.Abort, context: 0, source: this.rank, tag: 0, seq: 0, aux: 0, length: 0 },
-          payload: new TextEncoder().encode(reason.message), done: () => undefined, failed: () => undefined,
+          payload: new TextEncoder().encode(reason.detail), done: () => undefined, failed: () => undefined,
         });
       }
     }
@@ -123,7 +123,7 @@ export class MemoryTransport implements Transport {
     // Peers learn that this rank is gone once the frames it already sent are delivered.
     for (const target of this.hub.transports) {
       if (!target || target === this) continue;
-      const lost = new TcclError('TCCL_ERR_PEER_LOST', `rank ${this.rank} left: ${reason.message.replace(/^TCCL_ERR_[A-Z_]+: /, '')}`, { rank: target.rank, peer: this.rank });
+      const lost = new TcclError('TCCL_ERR_PEER_LOST', `rank ${this.rank} left: ${reason.detail}`, { rank: target.rank, peer: this.rank });
       target.enqueue(this.rank, { header: GOODBYE, payload: new Uint8Array(0), done: () => target.sink?.peerLost(this.rank, lost), failed: () => undefined });
     }
   }

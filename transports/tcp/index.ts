@@ -17,6 +17,8 @@ export interface TcpOptions extends TransportInit {
 
 const HELLO_MAX_BYTES = 4096;
 const CLOSE_GRACE_MS = 2000;
+/** How long close/abort tries to reach a peer it never linked to. */
+const FAREWELL_DIAL_MS = 1000;
 const DEFAULT_MAX_PAYLOAD = 2 ** 36;
 const DEFAULT_HIGH_WATER = 8 << 20;
 
@@ -97,25 +99,25 @@ export class TcpTransport implements Transport {
     return this.linkTo(peer).then((l) => l.send(header, payload));
   }
 
-  private linkTo(peer: number): Promise<Link> {
+  private linkTo(peer: number, timeoutMs = this.opts.timeoutMs, farewell = false): Promise<Link> {
     const link = this.sendLinks[peer];
     if (link) return Promise.resolve(link);
-    if (this.shuttingDown) return Promise.reject(new TcclError('TCCL_ERR_CLOSED', 'transport is closed', { rank: this.rank, peer }));
+    if (this.shuttingDown && !farewell) return Promise.reject(new TcclError('TCCL_ERR_CLOSED', 'transport is closed', { rank: this.rank, peer }));
     let pending = this.connecting[peer];
     if (!pending) {
-      pending = this.dial(peer);
+      pending = this.dial(peer, timeoutMs);
       this.connecting[peer] = pending;
       pending.catch(() => { this.connecting[peer] = null; });
     }
     return pending;
   }
 
-  private async dial(peer: number): Promise<Link> {
-    const raw = await this.opts.store.get(this.addressKey(peer), this.opts.timeoutMs);
+  private async dial(peer: number, timeoutMs: number): Promise<Link> {
+    const raw = await this.opts.store.get(this.addressKey(peer), timeoutMs);
     const { host, port } = JSON.parse(new TextDecoder().decode(raw)) as { host: string; port: number };
     const socket = await new Promise<net.Socket>((resolve, reject) => {
       const s = net.connect({ host, port, noDelay: true });
-      const timer = setTimeout(() => s.destroy(new Error(`timed out after ${this.opts.timeoutMs} ms`)), this.opts.timeoutMs);
+      const timer = setTimeout(() => s.destroy(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
       s.once('connect', () => {
         clearTimeout(timer);
         s.off('error', onError);
@@ -194,7 +196,7 @@ export class TcpTransport implements Transport {
     if (this.sendLinks[peer] === link) this.sendLinks[peer] = null;
     if (this.shuttingDown || !this.sink) return;
     const reason = error instanceof TcclError ? error : new TcclError('TCCL_ERR_PEER_LOST', `connection to rank ${peer} lost${error ? `: ${error.message}` : ''}`);
-    this.sink.peerLost(peer, new TcclError(reason.code, reason.message.replace(/^TCCL_ERR_[A-Z_]+: /, ''), { rank: this.rank, peer }));
+    this.sink.peerLost(peer, new TcclError(reason.code, reason.detail, { rank: this.rank, peer }));
   }
 
   pauseReceive(peer: number): void { for (const l of this.peerLinks[peer]) l.pause(); }
@@ -206,9 +208,22 @@ export class TcpTransport implements Transport {
     return total;
   }
 
+  /**
+   * Links are lazy, so a peer we never talked to may be waiting on us: open a link to each
+   * such peer (best effort, briefly) so it hears our Goodbye or Abort instead of timing out.
+   */
+  private async reachSilentPeers(): Promise<void> {
+    const silent: Promise<unknown>[] = [];
+    for (let p = 0; p < this.size; p++) {
+      if (p !== this.rank && this.peerLinks[p].size === 0 && !this.sendLinks[p]) silent.push(this.linkTo(p, FAREWELL_DIAL_MS, true));
+    }
+    await Promise.allSettled(silent);
+  }
+
   async close(): Promise<void> {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
+    await this.reachSilentPeers();
     const goodbye: FrameHeader = { kind: FrameKind.Goodbye, context: 0, source: this.rank, tag: 0, seq: 0, aux: 0, length: 0 };
     await Promise.all([...this.allLinks].map((l) => {
       if (l.peer >= 0) void l.send(goodbye, EMPTY).catch(() => undefined);
@@ -220,7 +235,12 @@ export class TcpTransport implements Transport {
   abort(reason: TcclError): void {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
-    const message = new TextEncoder().encode(reason.message);
+    void this.sendAborts(reason);
+  }
+
+  private async sendAborts(reason: TcclError): Promise<void> {
+    await this.reachSilentPeers();
+    const message = new TextEncoder().encode(reason.detail);
     const abortFrame: FrameHeader = { kind: FrameKind.Abort, context: 0, source: this.rank, tag: 0, seq: 0, aux: 0, length: message.length };
     for (const l of this.allLinks) {
       if (l.peer >= 0) void l.send(abortFrame, message).catch(() => undefined);

@@ -1,0 +1,202 @@
+/**
+ * Collectives over a CollectiveP2P: one function per collective, choosing an algorithm (see
+ * select.ts) and dispatching to its file. Arguments are assumed validated by the Communicator;
+ * only cheap invariants are checked here. Every rank must call with matching shapes.
+ * 'avg' = sum with the chosen algorithm, then finishAvg on the final result.
+ */
+import type { DType, TypedArray } from '../dtype.js';
+import { finishAvg, validateOp, type ReduceOp } from '../kernels/reduce.js';
+import { ARRAY_CTORS } from '../kernels/view.js';
+import type { CollectiveP2P } from './p2p.js';
+import { allgatherRing, allgathervRing } from './allgather-ring.js';
+import { allgatherRecursiveDoubling, allgathervRecursiveDoubling } from './allgather-recursive-doubling.js';
+import { allreduceRing } from './allreduce-ring.js';
+import { allreduceRecursiveDoubling } from './allreduce-recursive-doubling.js';
+import { allreduceRabenseifner } from './allreduce-rabenseifner.js';
+import { alltoallBruck } from './alltoall-bruck.js';
+import { alltoallPairwise, alltoallvPairwise } from './alltoall-pairwise.js';
+import { barrierDissemination } from './barrier-dissemination.js';
+import { broadcastBinomial } from './broadcast-binomial.js';
+import { broadcastChain } from './broadcast-chain.js';
+import { gatherLinear, gathervLinear } from './gather.js';
+import { reduceBinomial } from './reduce-binomial.js';
+import { reduceScatterRecursiveHalving } from './reduce-scatter-recursive-halving.js';
+import { reduceScatterRing } from './reduce-scatter-ring.js';
+import { scatterLinear, scattervLinear } from './scatter.js';
+import {
+  selectAllgather, selectAllreduce, selectAlltoall, selectBroadcast, selectReduceScatter, type AlgorithmOption,
+} from './select.js';
+import { check } from './util.js';
+
+export type { CollectiveP2P } from './p2p.js';
+export type { ReduceOp } from '../kernels/reduce.js';
+export * from './select.js';
+export { SEGMENT_BYTES, MAX_MESSAGE_BYTES } from './util.js';
+export {
+  allgatherRing, allgathervRing, allgatherRecursiveDoubling, allgathervRecursiveDoubling, allreduceRing,
+  allreduceRecursiveDoubling, allreduceRabenseifner, alltoallBruck, alltoallPairwise, alltoallvPairwise,
+  barrierDissemination, broadcastBinomial, broadcastChain, gatherLinear, gathervLinear, reduceBinomial,
+  reduceScatterRecursiveHalving, reduceScatterRing, scatterLinear, scattervLinear,
+};
+
+export interface ReductionOptions {
+  dtype: DType;
+  op: ReduceOp;
+}
+export interface AllreduceOptions extends ReductionOptions {
+  /** 'ring' | 'rd' | 'rabenseifner' | 'auto' (default: TCCL_ALGO_ALLREDUCE, then size rules). */
+  algorithm?: AlgorithmOption;
+  /** Ring segment size in bytes (default SEGMENT_BYTES). */
+  segmentBytes?: number;
+}
+export interface ReduceScatterOptions extends ReductionOptions {
+  /** 'ring' | 'rh' | 'auto'. */
+  algorithm?: AlgorithmOption;
+  /** Elements each rank receives (default: dst.length for every rank). */
+  recvCounts?: readonly number[];
+  segmentBytes?: number;
+}
+export interface AllgatherOptions {
+  /** 'ring' | 'rd' | 'auto'. */
+  algorithm?: AlgorithmOption;
+  segmentBytes?: number;
+}
+export interface AlltoallOptions {
+  /** 'pairwise' | 'bruck' | 'auto'. */
+  algorithm?: AlgorithmOption;
+}
+export interface AlltoallvOptions {
+  /** Element offsets of each block (default: prefix sums of the counts). */
+  sdispls?: readonly number[];
+  rdispls?: readonly number[];
+}
+export interface BroadcastOptions {
+  root: number;
+  /** 'binomial' | 'chain' | 'auto'. */
+  algorithm?: AlgorithmOption;
+  segmentBytes?: number;
+}
+export interface RootedReductionOptions extends ReductionOptions {
+  root: number;
+}
+export interface RootOptions {
+  root: number;
+}
+export interface RootedVOptions extends RootOptions {
+  /** Element offsets of each rank's block at the root (default: prefix sums of the counts). */
+  displs?: readonly number[];
+}
+
+function checkDtype(buf: TypedArray, dtype: DType, what: string): void {
+  check(buf.constructor === ARRAY_CTORS[dtype], `${what}: a ${buf.constructor.name} cannot hold dtype ${dtype}`);
+}
+
+/** In place: every rank's buf becomes op over all ranks' buf. */
+export async function allreduce(p2p: CollectiveP2P, buf: TypedArray, opts: AllreduceOptions): Promise<void> {
+  const { dtype, op } = opts;
+  checkDtype(buf, dtype, 'allreduce');
+  validateOp(dtype, op);
+  const algo = selectAllreduce(buf.byteLength, p2p.size, opts.algorithm);
+  const sumOp = op === 'avg' ? 'sum' : op;
+  if (algo === 'ring') await allreduceRing(p2p, buf, dtype, sumOp, opts.segmentBytes);
+  else if (algo === 'rd') await allreduceRecursiveDoubling(p2p, buf, dtype, sumOp);
+  else await allreduceRabenseifner(p2p, buf, dtype, sumOp);
+  if (op === 'avg') finishAvg(dtype, buf, p2p.size);
+}
+
+/** dst (recvCounts[rank] elements) = op over all ranks of block `rank` of src; src is not modified. */
+export async function reduceScatter(p2p: CollectiveP2P, src: TypedArray, dst: TypedArray, opts: ReduceScatterOptions): Promise<void> {
+  const { dtype, op } = opts;
+  checkDtype(src, dtype, 'reduceScatter');
+  checkDtype(dst, dtype, 'reduceScatter');
+  validateOp(dtype, op);
+  const counts = opts.recvCounts ?? new Array<number>(p2p.size).fill(dst.length);
+  const algo = selectReduceScatter(src.byteLength, p2p.size, opts.algorithm);
+  const sumOp = op === 'avg' ? 'sum' : op;
+  if (algo === 'ring') await reduceScatterRing(p2p, src, dst, counts, dtype, sumOp, opts.segmentBytes);
+  else await reduceScatterRecursiveHalving(p2p, src, dst, counts, dtype, sumOp);
+  if (op === 'avg') finishAvg(dtype, dst, p2p.size);
+}
+
+/** dst = concat over ranks of src (dst.length = size × src.length). */
+export async function allgather(p2p: CollectiveP2P, src: TypedArray, dst: TypedArray, opts: AllgatherOptions = {}): Promise<void> {
+  check(dst.length === src.length * p2p.size && src.constructor === dst.constructor, 'allgather: dst must hold size × src of the same type');
+  const algo = selectAllgather(dst.byteLength, p2p.size, opts.algorithm);
+  if (algo === 'ring') await allgatherRing(p2p, src, dst, opts.segmentBytes);
+  else await allgatherRecursiveDoubling(p2p, src, dst);
+}
+
+/** dst = concat over ranks of src; rank k contributes recvCounts[k] elements. */
+export async function allgatherv(
+  p2p: CollectiveP2P, src: TypedArray, dst: TypedArray, recvCounts: readonly number[], opts: AllgatherOptions = {},
+): Promise<void> {
+  check(src.constructor === dst.constructor, 'allgatherv: src and dst must be the same type');
+  const algo = selectAllgather(dst.byteLength, p2p.size, opts.algorithm);
+  if (algo === 'ring') await allgathervRing(p2p, src, dst, recvCounts, opts.segmentBytes);
+  else await allgathervRecursiveDoubling(p2p, src, dst, recvCounts);
+}
+
+/** Block j of src goes to rank j; block i of dst comes from rank i (equal blocks). */
+export async function alltoall(p2p: CollectiveP2P, src: TypedArray, dst: TypedArray, opts: AlltoallOptions = {}): Promise<void> {
+  check(src.constructor === dst.constructor, 'alltoall: src and dst must be the same type');
+  const algo = selectAlltoall(src.byteLength / p2p.size, p2p.size, opts.algorithm);
+  if (algo === 'bruck') await alltoallBruck(p2p, src, dst);
+  else await alltoallPairwise(p2p, src, dst);
+}
+
+/** All-to-all with per-peer counts (pairwise exchange). */
+export async function alltoallv(
+  p2p: CollectiveP2P, src: TypedArray, sendCounts: readonly number[], dst: TypedArray, recvCounts: readonly number[],
+  opts: AlltoallvOptions = {},
+): Promise<void> {
+  check(src.constructor === dst.constructor, 'alltoallv: src and dst must be the same type');
+  await alltoallvPairwise(p2p, src, sendCounts, dst, recvCounts, opts.sdispls, opts.rdispls);
+}
+
+/** In place: buf on every rank becomes the root's buf. */
+export async function broadcast(p2p: CollectiveP2P, buf: TypedArray, opts: BroadcastOptions): Promise<void> {
+  const algo = selectBroadcast(buf.byteLength, p2p.size, opts.algorithm);
+  if (algo === 'chain') await broadcastChain(p2p, buf, opts.root, opts.segmentBytes);
+  else await broadcastBinomial(p2p, buf, opts.root);
+}
+
+/** out (root only) = op over all ranks' src, combined in a fixed order (binomial tree). */
+export async function reduce(p2p: CollectiveP2P, src: TypedArray, out: TypedArray | undefined, opts: RootedReductionOptions): Promise<void> {
+  const { dtype, op, root } = opts;
+  checkDtype(src, dtype, 'reduce');
+  if (out !== undefined) checkDtype(out, dtype, 'reduce');
+  validateOp(dtype, op);
+  await reduceBinomial(p2p, src, out, root, dtype, op === 'avg' ? 'sum' : op);
+  if (op === 'avg' && p2p.rank === root) finishAvg(dtype, out!, p2p.size);
+}
+
+/** dst (root only, size × src.length) = concat over ranks of src. */
+export async function gather(p2p: CollectiveP2P, src: TypedArray, dst: TypedArray | undefined, opts: RootOptions): Promise<void> {
+  if (p2p.rank === opts.root) check(dst !== undefined && dst.length === src.length * p2p.size, 'gather: root dst must hold size × src');
+  await gatherLinear(p2p, src, dst, opts.root);
+}
+
+/** Rank k's src (recvCounts[k] elements) lands in the root's dst; counts matter only at the root. */
+export async function gatherv(
+  p2p: CollectiveP2P, src: TypedArray, dst: TypedArray | undefined, recvCounts: readonly number[], opts: RootedVOptions,
+): Promise<void> {
+  await gathervLinear(p2p, src, dst, recvCounts, opts.root, opts.displs);
+}
+
+/** Block k of the root's src (size × dst.length) goes to rank k's dst. */
+export async function scatter(p2p: CollectiveP2P, src: TypedArray | undefined, dst: TypedArray, opts: RootOptions): Promise<void> {
+  if (p2p.rank === opts.root) check(src !== undefined && src.length === dst.length * p2p.size, 'scatter: root src must hold size × dst');
+  await scatterLinear(p2p, src, dst, opts.root);
+}
+
+/** Block k (sendCounts[k] elements) of the root's src goes to rank k's dst; counts matter only at the root. */
+export async function scatterv(
+  p2p: CollectiveP2P, src: TypedArray | undefined, sendCounts: readonly number[], dst: TypedArray, opts: RootedVOptions,
+): Promise<void> {
+  await scattervLinear(p2p, src, sendCounts, dst, opts.root, opts.displs);
+}
+
+/** Returns once every rank has entered the barrier. */
+export function barrier(p2p: CollectiveP2P): Promise<void> {
+  return barrierDissemination(p2p);
+}

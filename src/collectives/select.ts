@@ -1,0 +1,99 @@
+/**
+ * Algorithm selection by message size × world size, with overrides.
+ * Precedence: the call's `algorithm` option, then TCCL_ALGO_<COLLECTIVE>, then the size rules.
+ * 'auto' (or an empty env var) means "use the size rules". Unknown names -> invalidArgument.
+ *
+ * Thresholds are PROVISIONAL (chosen from the usual MPICH / Open MPI shapes, not yet measured
+ * on tccl's transports); bench/ should replace them with measured crossover points.
+ */
+import { invalidArgument } from '../errors.js';
+import { isPow2 } from './util.js';
+
+export type AllreduceAlgorithm = 'ring' | 'rd' | 'rabenseifner';
+export type ReduceScatterAlgorithm = 'ring' | 'rh';
+export type AllgatherAlgorithm = 'ring' | 'rd';
+export type AlltoallAlgorithm = 'pairwise' | 'bruck';
+export type BroadcastAlgorithm = 'binomial' | 'chain';
+/** Anything an `algorithm` option may hold: a name (or alias) for that collective, or 'auto'. */
+export type AlgorithmOption = string;
+
+/** Allreduce ≤ this many bytes: recursive doubling (latency-bound, log2 n whole-buffer rounds). */
+export const ALLREDUCE_RD_MAX_BYTES = 16 * 1024;
+/** Allreduce ≥ this: ring (pipelined, neighbour-only); between the two: Rabenseifner. */
+export const ALLREDUCE_RING_MIN_BYTES = 1024 * 1024;
+/** …and ring only once each rank's chunk (bytes / n) is at least this, since ring pays 2(n-1) latencies. */
+export const RING_MIN_CHUNK_BYTES = 64 * 1024;
+/** Reduce-scatter with at most this many input bytes per rank: recursive halving; else ring. */
+export const REDUCE_SCATTER_RH_MAX_BYTES = 512 * 1024;
+/** Allgather with at most this many output bytes: recursive doubling (n a power of two)… */
+export const ALLGATHER_RD_MAX_BYTES = 64 * 1024;
+/** …or this many when n is not (the fold adds one full-size message). Else ring. */
+export const ALLGATHER_RD_NONPOW2_MAX_BYTES = 8 * 1024;
+/** All-to-all with blocks of at most this many bytes on at least ALLTOALL_BRUCK_MIN_RANKS ranks: Bruck. */
+export const ALLTOALL_BRUCK_MAX_BLOCK_BYTES = 256;
+export const ALLTOALL_BRUCK_MIN_RANKS = 8;
+/** Broadcast of at least this many bytes on 3+ ranks: pipelined chain; else binomial tree. */
+export const BROADCAST_CHAIN_MIN_BYTES = 512 * 1024;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function override<A extends string>(
+  kind: string, envVar: string, names: Readonly<Record<string, A>>, algorithm: AlgorithmOption | undefined, env: Env,
+): A | undefined {
+  const expected = () => `expected ${[...new Set(Object.keys(names))].join(', ')} or auto`;
+  if (algorithm !== undefined && algorithm !== 'auto') {
+    const key = typeof algorithm === 'string' ? algorithm.toLowerCase() : '';
+    const a = Object.hasOwn(names, key) ? names[key] : undefined;
+    if (a === undefined) throw invalidArgument(`unknown ${kind} algorithm '${String(algorithm)}' (${expected()})`);
+    return a;
+  }
+  const v = env[envVar]?.trim().toLowerCase();
+  if (v === undefined || v === '' || v === 'auto') return undefined;
+  const a = Object.hasOwn(names, v) ? names[v] : undefined;
+  if (a === undefined) throw invalidArgument(`${envVar}='${env[envVar]}' is not a ${kind} algorithm (${expected()})`);
+  return a;
+}
+
+const ALLREDUCE: Record<string, AllreduceAlgorithm> = {
+  ring: 'ring', rd: 'rd', recursive_doubling: 'rd', rabenseifner: 'rabenseifner',
+};
+const REDUCE_SCATTER: Record<string, ReduceScatterAlgorithm> = { ring: 'ring', rh: 'rh', recursive_halving: 'rh' };
+const ALLGATHER: Record<string, AllgatherAlgorithm> = { ring: 'ring', rd: 'rd', recursive_doubling: 'rd' };
+const ALLTOALL: Record<string, AlltoallAlgorithm> = { pairwise: 'pairwise', bruck: 'bruck' };
+const BROADCAST: Record<string, BroadcastAlgorithm> = { binomial: 'binomial', chain: 'chain' };
+
+/** `bytes`: the buffer being reduced (per rank). */
+export function selectAllreduce(bytes: number, size: number, algorithm?: AlgorithmOption, env: Env = process.env): AllreduceAlgorithm {
+  const o = override('allreduce', 'TCCL_ALGO_ALLREDUCE', ALLREDUCE, algorithm, env);
+  if (o) return o;
+  if (bytes <= ALLREDUCE_RD_MAX_BYTES) return 'rd';
+  if (bytes >= ALLREDUCE_RING_MIN_BYTES && bytes / size >= RING_MIN_CHUNK_BYTES) return 'ring';
+  return 'rabenseifner';
+}
+
+/** `bytes`: each rank's whole input (the sum of all blocks). */
+export function selectReduceScatter(bytes: number, _size: number, algorithm?: AlgorithmOption, env: Env = process.env): ReduceScatterAlgorithm {
+  const o = override('reduce-scatter', 'TCCL_ALGO_REDUCE_SCATTER', REDUCE_SCATTER, algorithm, env);
+  if (o) return o;
+  return bytes <= REDUCE_SCATTER_RH_MAX_BYTES ? 'rh' : 'ring';
+}
+
+/** `bytes`: the gathered output. Also used by allgatherv. */
+export function selectAllgather(bytes: number, size: number, algorithm?: AlgorithmOption, env: Env = process.env): AllgatherAlgorithm {
+  const o = override('allgather', 'TCCL_ALGO_ALLGATHER', ALLGATHER, algorithm, env);
+  if (o) return o;
+  return bytes <= (isPow2(size) ? ALLGATHER_RD_MAX_BYTES : ALLGATHER_RD_NONPOW2_MAX_BYTES) ? 'rd' : 'ring';
+}
+
+/** `blockBytes`: what one rank sends to one peer. */
+export function selectAlltoall(blockBytes: number, size: number, algorithm?: AlgorithmOption, env: Env = process.env): AlltoallAlgorithm {
+  const o = override('alltoall', 'TCCL_ALGO_ALLTOALL', ALLTOALL, algorithm, env);
+  if (o) return o;
+  return blockBytes <= ALLTOALL_BRUCK_MAX_BLOCK_BYTES && size >= ALLTOALL_BRUCK_MIN_RANKS ? 'bruck' : 'pairwise';
+}
+
+export function selectBroadcast(bytes: number, size: number, algorithm?: AlgorithmOption, env: Env = process.env): BroadcastAlgorithm {
+  const o = override('broadcast', 'TCCL_ALGO_BROADCAST', BROADCAST, algorithm, env);
+  if (o) return o;
+  return bytes >= BROADCAST_CHAIN_MIN_BYTES && size > 2 ? 'chain' : 'binomial';
+}
