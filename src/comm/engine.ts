@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { TcclError } from '../errors.js';
 import type { Transport, TransportSink } from '../transport.js';
 import { FrameKind, type FrameHeader } from '../wire/frame.js';
@@ -200,6 +201,8 @@ export class Engine implements TransportSink {
       recv.req.reject(new TcclError('TCCL_ERR_ABORTED', `${recv.op} cancelled by its AbortSignal`, { rank: this.rank, op: recv.op, seq: recv.seq, cause: signal.reason }));
     };
     if (signal.aborted) return onAbort();
+    // A collective posts one receive per message under the caller's one signal.
+    setMaxListeners(Infinity, signal);
     signal.addEventListener('abort', onAbort, { once: true });
     recv.cleanup = () => signal.removeEventListener('abort', onAbort);
   }

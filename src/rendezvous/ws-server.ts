@@ -2,6 +2,7 @@
  * Rendezvous store served over WebSocket (the role of torch's TCPStore master): every
  * binary message is one protobuf Request answered by one Response with the same id.
  */
+import { setMaxListeners } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { TcclError, isTcclError } from '../errors.js';
@@ -59,6 +60,8 @@ export class StoreServer {
   private serve(socket: WebSocket): void {
     // Aborted on disconnect so the client's parked waits leave the table at once.
     const disconnected = new AbortController();
+    // One listener per parked get/wait of this client: many are normal.
+    setMaxListeners(Infinity, disconnected.signal);
     let greeted = false;
     const closeForProtocolError = (reason: string) => socket.close(CLOSE_PROTOCOL_ERROR, reason);
 
