@@ -4,6 +4,12 @@ import type { Transport, TransportSink } from '../transport.js';
 import { FrameKind, type FrameHeader } from '../wire/frame.js';
 import { Request, type Status } from './request.js';
 
+/**
+ * Spin only for messages this small: for large ones the wake-up is a small share of the
+ * transfer, and a spinning process takes the core the kernel needs to move the bytes.
+ */
+const SPIN_MAX_BYTES = 64 << 10;
+
 export const ANY_SOURCE = -1;
 export const ANY_TAG = -1;
 
@@ -175,7 +181,7 @@ export class Engine implements TransportSink {
     this.resumeAll();
     this.activeRecvs++;
     recv.active = true;
-    this.spin();
+    if (a.buf.length <= SPIN_MAX_BYTES) this.spin();
     this.armTimeout(recv, a.timeoutMs, worldSource);
     if (a.signal) this.armSignal(recv, a.signal);
     return req;
@@ -269,7 +275,7 @@ export class Engine implements TransportSink {
 
   beginFrame(peer: number, header: FrameHeader): Uint8Array | null | undefined {
     if (header.kind !== FrameKind.Data) return undefined;
-    if (this.activeRecvs > 0) this.spin();
+    if (this.activeRecvs > 0 && header.length <= SPIN_MAX_BYTES) this.spin();
     const q = this.queues(header.context);
     const posted = q.posted;
     for (let i = 0; i < posted.length; i++) {
