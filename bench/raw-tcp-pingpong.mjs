@@ -45,6 +45,7 @@ if (args[0] === '--echo') {
   const minBytes = parseSize(flag('--min', '8'));
   const maxBytes = parseSize(flag('--max', '64M'));
   const sweep = [];
+  sweep.push([8, 2000, 2000]); // untimed warm-up round, as tccl's ping-pong does
   for (let bytes = minBytes; bytes <= maxBytes; bytes *= 4) {
     const iters = Math.max(5, Math.min(2000, Math.floor((256 << 20) / Math.max(bytes, 1) / 2)));
     sweep.push([bytes, iters + Math.max(2, iters >> 3), iters]);
@@ -68,6 +69,7 @@ if (args[0] === '--echo') {
     const oneWayUs = Number(process.hrtime.bigint() - start) / 1e3 / iters / 2;
     results.push({ bytes, iters, oneWayUs, gbps: bytes / (oneWayUs * 1e3) });
   }
+  results.shift(); // the warm-up round
   socket.end();
   await new Promise((r) => child.once('exit', r));
   if (args.includes('--json')) console.log(JSON.stringify({ transport: 'raw-tcp', results }));

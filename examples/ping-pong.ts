@@ -19,6 +19,11 @@ const json = args.includes('--json');
 const comm = await init();
 if (comm.size < 2) throw new Error('ping-pong needs at least 2 ranks: tcclrun -n 2 examples/ping-pong.ts');
 
+// Untimed warm-up: links are made lazily and the JIT needs a few thousand round trips.
+const warmOut = new Uint8Array(8);
+const warmIn = new Uint8Array(8);
+for (let i = 0; i < 2000 && comm.rank < 2; i++) await comm.sendrecv(warmOut, 1 - comm.rank, warmIn, 1 - comm.rank, { tag: 3 });
+
 const results: { bytes: number; iters: number; oneWayUs: number; gbps: number }[] = [];
 for (let bytes = minBytes; bytes <= maxBytes; bytes *= 4) {
   const buf = new Uint8Array(bytes);

@@ -194,7 +194,9 @@ export class TcpTransport implements Transport {
     if (peer < 0) return; // never said hello: nothing depended on it
     this.peerLinks[peer].delete(link);
     if (this.sendLinks[peer] === link) this.sendLinks[peer] = null;
-    if (this.shuttingDown || !this.sink) return;
+    // When both sides dialled, the peer may still be sending on its other link: only the
+    // last link's end means the peer is gone (a Goodbye covers just the link it came on).
+    if (this.shuttingDown || !this.sink || this.peerLinks[peer].size > 0) return;
     const reason = error instanceof TcclError ? error : new TcclError('TCCL_ERR_PEER_LOST', `connection to rank ${peer} lost${error ? `: ${error.message}` : ''}`);
     this.sink.peerLost(peer, new TcclError(reason.code, reason.detail, { rank: this.rank, peer }));
   }
