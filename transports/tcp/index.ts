@@ -1,7 +1,11 @@
 import net from 'node:net';
+import { JobAuth } from '../../src/auth.js';
+import * as log from '../../src/diag/log.js';
 import { TcclError } from '../../src/errors.js';
 import type { Transport, TransportInit, TransportSink } from '../../src/transport.js';
 import { FrameKind, type FrameHeader } from '../../src/wire/frame.js';
+import { HELLO_MAX_BYTES, TcpHandshake } from './handshake.js';
+import { Heartbeat, heartbeatIntervalFromEnv } from './heartbeat.js';
 import { Link } from './link.js';
 
 export interface TcpOptions extends TransportInit {
@@ -9,13 +13,18 @@ export interface TcpOptions extends TransportInit {
   host: string;
   /** Job identity sent in Hello: links from another job are refused. */
   jobId: string;
+  /** Per-job secret for link authentication; default TCCL_JOB_SECRET (see src/auth.ts). */
+  auth?: JobAuth;
+  /** Idle-link heartbeat interval; a peer silent for 1.5 intervals is lost. Default TCCL_HEARTBEAT_MS or 15 s; 0 disables. */
+  heartbeatMs?: number;
   /** Largest frame payload accepted from the network. */
   maxPayloadBytes?: number;
   /** Socket-buffered bytes per link before sends wait for 'drain'. */
   highWaterBytes?: number;
 }
 
-const HELLO_MAX_BYTES = 4096;
+/** Unauthenticated connections are dropped after this long (or the job timeout if shorter). */
+const HANDSHAKE_MAX_MS = 10_000;
 const CLOSE_GRACE_MS = 2000;
 /** How long close/abort tries to reach a peer it never linked to. */
 const FAREWELL_DIAL_MS = 1000;
@@ -42,6 +51,8 @@ export class TcpTransport implements Transport {
   private shuttingDown = false;
   private readonly maxPayload: number;
   private readonly highWater: number;
+  private readonly handshake: TcpHandshake;
+  private readonly heartbeat: Heartbeat;
 
   constructor(private readonly opts: TcpOptions) {
     this.rank = opts.rank;
@@ -52,13 +63,15 @@ export class TcpTransport implements Transport {
     this.helloWaiters = Array.from({ length: opts.size }, () => []);
     this.maxPayload = opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD;
     this.highWater = opts.highWaterBytes ?? DEFAULT_HIGH_WATER;
+    this.handshake = new TcpHandshake(opts.rank, opts.size, opts.auth ?? JobAuth.fromEnv(opts.jobId), Math.min(opts.timeoutMs, HANDSHAKE_MAX_MS));
+    this.heartbeat = new Heartbeat(opts.rank, opts.heartbeatMs ?? heartbeatIntervalFromEnv(), () => this.allLinks);
   }
 
   private addressKey(rank: number): string { return `${this.opts.prefix}/tcp/addr/${rank}`; }
 
   async start(sink: TransportSink): Promise<void> {
     this.sink = sink;
-    const server = net.createServer({ noDelay: true }, (socket) => this.adopt(socket, -1));
+    const server = net.createServer({ noDelay: true }, (socket) => this.handshake.accept(this.adopt(socket)));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -68,6 +81,9 @@ export class TcpTransport implements Transport {
       });
     });
     const { address, port } = server.address() as net.AddressInfo;
+    if (address === '0.0.0.0' || address === '::') log.warn(this.rank, `tcp listens on every interface (${address}:${port}) because TCCL_SOCKET_ADDR/host asked for ${this.opts.host}; any host that reaches it can try to connect (connections still must authenticate)`);
+    log.info(this.rank, `tcp listening on ${address}:${port}${this.handshake.auth.hasSecret ? '' : ' (no TCCL_JOB_SECRET: links are checked against the job id only)'}; heartbeat ${this.heartbeat.intervalMs} ms`);
+    this.heartbeat.start();
     await this.opts.store.set(this.addressKey(this.rank), JSON.stringify({ host: address, port }));
   }
 
@@ -129,15 +145,14 @@ export class TcpTransport implements Transport {
       };
       s.once('error', onError);
     });
-    const link = this.adopt(socket, peer);
-    const hello = new TextEncoder().encode(this.opts.jobId);
-    void link.send({ kind: FrameKind.Hello, context: 0, source: this.rank, tag: 0, seq: 0, aux: 0, length: hello.length }, hello).catch(() => undefined);
+    const link = this.adopt(socket);
+    await this.handshake.dial(link, peer);
     this.register(link, peer, true);
     return link;
   }
 
-  /** Wrap a socket; `peer` is known for links we dialled, learned from Hello for accepted ones. */
-  private adopt(socket: net.Socket, peer: number): Link {
+  /** Wrap a socket; its peer is set once the handshake authenticated it (handshake.ts). */
+  private adopt(socket: net.Socket): Link {
     const transport = this;
     const link: Link = new Link(socket, {
       beginFrame(header) {
@@ -150,7 +165,11 @@ export class TcpTransport implements Transport {
         return header.kind === FrameKind.Data || header.kind === FrameKind.Abort ? transport.sink!.beginFrame(link.peer, header) : undefined;
       },
       endFrame(header, payload) {
-        if (link.peer < 0) return transport.onHello(link, header, payload);
+        if (link.peer < 0) {
+          const peer = transport.handshake.onHello(link, header, payload);
+          if (peer >= 0) transport.register(link, peer, false);
+          return;
+        }
         if (header.kind === FrameKind.Goodbye) return transport.onGoodbye(link);
         if (header.kind === FrameKind.Data || header.kind === FrameKind.Abort) transport.sink!.endFrame(link.peer, header, payload);
       },
@@ -158,22 +177,8 @@ export class TcpTransport implements Transport {
         transport.onClosed(closedLink, error);
       },
     }, this.maxPayload, this.highWater);
-    link.peer = peer;
     this.allLinks.add(link);
     return link;
-  }
-
-  private onHello(link: Link, header: FrameHeader, payload: Uint8Array | null): void {
-    const peer = header.source;
-    const job = payload ? new TextDecoder().decode(payload) : '';
-    if (!Number.isInteger(peer) || peer < 0 || peer >= this.size || peer === this.rank) {
-      throw new TcclError('TCCL_ERR_PROTOCOL', `Hello from invalid rank ${peer}`, { rank: this.rank });
-    }
-    if (job !== this.opts.jobId) {
-      throw new TcclError('TCCL_ERR_PROTOCOL', `Hello from rank ${peer} of another job ('${job}')`, { rank: this.rank, peer });
-    }
-    link.peer = peer;
-    this.register(link, peer, false);
   }
 
   /** A link we dialled carries our sends; an accepted one does too unless we are dialling. */
@@ -191,7 +196,8 @@ export class TcpTransport implements Transport {
   private onClosed(link: Link, error: Error | null): void {
     this.allLinks.delete(link);
     const peer = link.peer;
-    if (peer < 0) return; // never said hello: nothing depended on it
+    if (peer < 0) return this.handshake.onClosed(link, error, this.shuttingDown); // never authenticated: nothing depended on it
+    log.info(this.rank, `link to rank ${peer} closed${error ? `: ${error.message}` : ''}`);
     this.peerLinks[peer].delete(link);
     if (this.sendLinks[peer] === link) this.sendLinks[peer] = null;
     // When both sides dialled, the peer may still be sending on its other link: only the
@@ -225,6 +231,7 @@ export class TcpTransport implements Transport {
   async close(): Promise<void> {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
+    this.heartbeat.stop();
     await this.reachSilentPeers();
     const goodbye: FrameHeader = { kind: FrameKind.Goodbye, context: 0, source: this.rank, tag: 0, seq: 0, aux: 0, length: 0 };
     await Promise.all([...this.allLinks].map((l) => {
@@ -237,6 +244,7 @@ export class TcpTransport implements Transport {
   abort(reason: TcclError): void {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
+    this.heartbeat.stop();
     void this.sendAborts(reason);
   }
 
