@@ -2,6 +2,7 @@ import os from 'node:os';
 import { TcclError, invalidArgument } from '../errors.js';
 import { MemoryStore } from '../rendezvous/memory-store.js';
 import type { Store } from '../rendezvous/store.js';
+import { JobAuth } from '../auth.js';
 import { connectStore, type WsStore } from '../rendezvous/ws-client.js';
 import { StoreServer } from '../rendezvous/ws-server.js';
 import { FileStore } from '../rendezvous/file-store.js';
@@ -66,11 +67,12 @@ export async function init(opts: InitOptions = {}): Promise<Communicator> {
   const owned: { store?: Store; server?: StoreServer } = {};
   let store = opts.store;
   if (!store) {
-    if (launch?.storeUrl) store = owned.store = await connectStore(launch.storeUrl, { timeoutMs, jobId });
+    const jobAuth = JobAuth.fromEnv(jobId);
+    if (launch?.storeUrl) store = owned.store = await connectStore(launch.storeUrl, { timeoutMs, jobAuth });
     else if (launch?.storeDir) store = owned.store = new FileStore(launch.storeDir, { timeoutMs });
     else if (launch?.masterAddr && launch.storePort !== undefined) {
-      if (rank === 0) owned.server = await StoreServer.listen({ host: launch.masterAddr, port: launch.storePort });
-      store = owned.store = await connectStore(`ws://${launch.masterAddr}:${launch.storePort}`, { timeoutMs, jobId });
+      if (rank === 0) owned.server = await StoreServer.listen({ host: launch.masterAddr, port: launch.storePort, auth: jobAuth });
+      store = owned.store = await connectStore(`ws://${launch.masterAddr}:${launch.storePort}`, { timeoutMs, jobAuth });
     } else if (size === 1) store = owned.store = new MemoryStore();
     else throw invalidArgument(`rank ${rank} of ${size} has no rendezvous store: launch with tcclrun, or set TCCL_STORE_URL, TCCL_STORE_FILE, or MASTER_ADDR and MASTER_PORT`);
   }

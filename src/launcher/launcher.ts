@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import { extname, resolve as resolvePath } from 'node:path';
 import type { Writable } from 'node:stream';
+import { JobAuth } from '../auth.js';
 import { TcclError } from '../errors.js';
 import { StoreServer } from '../rendezvous/ws-server.js';
 import type { TransportName } from './args.js';
@@ -136,14 +137,15 @@ export class Job {
     // Resolve tsx before anything is started so a missing dependency fails cleanly.
     const loader = TS_EXTENSIONS.has(extname(o.script).toLowerCase()) ? resolveTsxLoader() : undefined;
 
-    const store = await StoreServer.listen({ host: o.host ?? '127.0.0.1', port: 0 });
+    const jobId = randomBytes(8).toString('hex');
+    const secret = randomBytes(32).toString('hex');
+    // Only this job's ranks (which get the secret) may use the store.
+    const store = await StoreServer.listen({ host: o.host ?? '127.0.0.1', port: 0, auth: new JobAuth(jobId, secret) });
     try {
       // A signal that arrived while the store was starting: nothing to spawn.
       if (this.reason) return await this.finish(out, err);
 
       const { addr, url } = childFacingAddress(store);
-      const jobId = randomBytes(8).toString('hex');
-      const secret = randomBytes(32).toString('hex');
       const base = o.env ?? process.env;
       const common: NodeJS.ProcessEnv = {
         WORLD_SIZE: String(o.n),

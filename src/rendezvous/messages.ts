@@ -10,7 +10,8 @@ import type { RawData } from 'ws';
 import { TcclError } from '../errors.js';
 
 export type RequestOp =
-  | { kind: 'hello'; jobId: string; auth: Uint8Array }
+  | { kind: 'hello'; jobId: string; auth: Uint8Array; nonce?: Uint8Array }
+  | { kind: 'auth'; proof: Uint8Array }
   | { kind: 'set'; key: string; value: Uint8Array }
   | { kind: 'get'; key: string; timeoutMs: number }
   | { kind: 'wait'; keys: string[]; timeoutMs: number }
@@ -31,6 +32,9 @@ export interface StoreResponse {
   errorCode: string;
   errorMessage: string;
   missingKeys: string[];
+  /** hello: the server's nonce and proof when it authenticates (see src/auth.ts). */
+  challenge: Uint8Array;
+  proof: Uint8Array;
 }
 
 /**

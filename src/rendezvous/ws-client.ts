@@ -5,6 +5,7 @@
 import type { IncomingMessage } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { WebSocket } from 'ws';
+import type { JobAuth } from '../auth.js';
 import { TcclError, invalidArgument } from '../errors.js';
 import { decodeResponse, encodeRequest, rawDataBytes, type RequestOp, type StoreResponse } from './messages.js';
 import {
@@ -24,8 +25,10 @@ export interface WsStoreOptions {
   connectTimeoutMs?: number;
   /** Sent in the Hello; the server does not check it yet. */
   jobId?: string;
-  /** Sent in the Hello; the server does not check it yet. */
+  /** Sent in the Hello's legacy auth field; unused by the server. */
   auth?: Uint8Array;
+  /** Job secret: the client and the server prove it to each other (challenge–response). */
+  jobAuth?: JobAuth;
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
@@ -122,11 +125,20 @@ export class WsStore implements Store {
     const deadline = Date.now() + connectTimeoutMs;
     const { socket, localAddress } = await openWithRetry(url, deadline, connectTimeoutMs);
     const store = new WsStore(url, socket, localAddress, timeoutMs);
-    // The server answers Hello before anything else; a future auth rejection surfaces here.
-    const hello: RequestOp = { kind: 'hello', jobId: opts.jobId ?? '', auth: opts.auth ?? new Uint8Array() };
+    // The server answers Hello before anything else; a refusal surfaces here.
+    const jobAuth = opts.jobAuth;
+    const nonce = jobAuth?.nonce();
+    const hello: RequestOp = { kind: 'hello', jobId: jobAuth?.jobId ?? opts.jobId ?? '', auth: opts.auth ?? new Uint8Array(), nonce: nonce ?? new Uint8Array() };
     const helloTimeoutMs = Math.max(deadline - Date.now(), REPLY_MARGIN_MS);
     try {
-      await store.request('hello', undefined, hello, helloTimeoutMs, helloTimeoutMs);
+      const reply = await store.request('hello', undefined, hello, helloTimeoutMs, helloTimeoutMs);
+      if (jobAuth) {
+        if (!jobAuth.verify(reply.proof, 'store-server', nonce!, reply.challenge)) {
+          throw new TcclError('TCCL_ERR_PROTOCOL', `store server ${url} failed authentication: it does not hold this job's secret`, { op: 'connect' });
+        }
+        const proof = jobAuth.proof('store-client', reply.challenge, nonce!);
+        await store.request('auth', undefined, { kind: 'auth', proof }, helloTimeoutMs, helloTimeoutMs);
+      }
     } catch (error) {
       await store.close();
       throw error;
