@@ -9,6 +9,8 @@ import { FileStore } from '../rendezvous/file-store.js';
 import type { Transport, TransportInit } from '../transport.js';
 import { TcpTransport } from '../../transports/tcp/index.js';
 import { createMemoryWorld } from '../../transports/memory/index.js';
+import { ShmTransport } from '../../transports/shm/index.js';
+import { AutoTransport } from '../../transports/auto/index.js';
 import { Communicator, DEFAULT_TIMEOUT_MS } from './communicator.js';
 import { Engine } from './engine.js';
 import { readLaunchEnv } from './env.js';
@@ -25,8 +27,8 @@ export interface InitOptions {
   size?: number;
   /** Rendezvous store; default: the launcher's (TCCL_STORE_URL, TCCL_STORE_FILE, or rank 0 hosts one at MASTER_ADDR). */
   store?: Store;
-  /** 'tcp' (default; 'auto' picks it until shm lands) or a factory for a custom transport. */
-  transport?: 'tcp' | 'auto' | TransportFactory;
+  /** 'auto' (default: shm between ranks on one host, tcp across hosts), 'tcp', 'shm', or a factory for a custom transport. */
+  transport?: 'tcp' | 'shm' | 'auto' | TransportFactory;
   /** Default timeout for every blocking operation; env TCCL_TIMEOUT_MS; default 300 s. */
   timeoutMs?: number;
   /** 'eager' builds every link during init; 'lazy' (default) on first message to a peer. */
@@ -81,14 +83,17 @@ export async function init(opts: InitOptions = {}): Promise<Communicator> {
 
   const choice = opts.transport ?? (launch?.transport as InitOptions['transport']) ?? 'auto';
   const setup: TransportSetup = { rank, size, store, prefix: `tccl/${jobId}`, timeoutMs, host, jobId };
+  const spin = spinMicros(launch?.localSize ?? size);
   let transport: Transport;
   if (typeof choice === 'function') transport = choice(setup);
-  else if (choice === 'tcp' || choice === 'auto') transport = new TcpTransport(setup);
-  else throw invalidArgument(`unknown transport '${String(choice)}': expected 'tcp' or 'auto'`);
+  else if (choice === 'tcp') transport = new TcpTransport(setup);
+  else if (choice === 'auto') transport = new AutoTransport({ ...setup, spinMicros: spin });
+  else if (choice === 'shm') transport = new ShmTransport({ ...setup, spinMicros: spin });
+  else throw invalidArgument(`unknown transport '${String(choice)}': expected 'auto', 'tcp' or 'shm'`);
 
   const engine = new Engine(rank, size, transport, {
     maxUnexpectedBytes: opts.maxUnexpectedBytes ?? DEFAULT_MAX_UNEXPECTED,
-    spinMicros: spinMicros(launch?.localSize ?? size),
+    spinMicros: spin,
   });
   let shuttingDown = false;
   const releaseStore = async () => {
@@ -121,14 +126,15 @@ export async function init(opts: InitOptions = {}): Promise<Communicator> {
  * A whole world inside this process, one communicator per rank: for tests and examples.
  * 'memory' passes frames between ranks in memory; 'tcp' uses real loopback sockets.
  */
-export async function initLocalWorld(size: number, opts: { transport?: 'memory' | 'tcp'; timeoutMs?: number; maxUnexpectedBytes?: number; connect?: 'lazy' | 'eager' } = {}): Promise<Communicator[]> {
+export async function initLocalWorld(size: number, opts: { transport?: 'memory' | 'tcp' | 'shm'; timeoutMs?: number; maxUnexpectedBytes?: number; connect?: 'lazy' | 'eager' } = {}): Promise<Communicator[]> {
   if (!Number.isInteger(size) || size < 1) throw invalidArgument(`world size must be a positive integer, got ${size}`);
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  if (opts.transport === 'tcp') {
+  if (opts.transport === 'tcp' || opts.transport === 'shm') {
     const store = new MemoryStore();
     const jobId = `local-${process.pid}-${Math.random().toString(36).slice(2)}`;
+    const transport = opts.transport;
     return Promise.all(Array.from({ length: size }, (_, rank) =>
-      init({ rank, size, store, transport: 'tcp', timeoutMs, host: '127.0.0.1', jobId, connect: opts.connect, maxUnexpectedBytes: opts.maxUnexpectedBytes })));
+      init({ rank, size, store, transport, timeoutMs, host: '127.0.0.1', jobId, connect: opts.connect, maxUnexpectedBytes: opts.maxUnexpectedBytes })));
   }
   const transports = createMemoryWorld(size);
   return Promise.all(transports.map(async (transport, rank) => {

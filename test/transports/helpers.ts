@@ -4,7 +4,7 @@ import type { Engine } from '../../src/comm/engine.js';
 import { initLocalWorld, isTcclError, type Communicator, type TcclError } from '../../src/index.js';
 import type { TypedArray } from '../../src/dtype.js';
 
-export type TransportKind = 'memory' | 'tcp';
+export type TransportKind = 'memory' | 'tcp' | 'shm';
 
 export interface WorldOptions {
   timeoutMs?: number;

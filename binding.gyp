@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "tccl_shm",
+      "sources": ["native/shm.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"],
+      "libraries": ["-lrt"]
+    }
+  ]
+}

@@ -1,0 +1,116 @@
+// tccl_shm: the two things Node cannot do by itself for the shared-memory transport:
+// map a POSIX shared-memory segment as an ArrayBuffer, and unlink one by name.
+// Everything else (rings, doorbells, liveness) lives in TypeScript.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <node_api.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define NAME_MAX_BYTES 240
+
+static napi_value throw_errno(napi_env env, const char* what, const char* name, int err) {
+  char msg[512];
+  snprintf(msg, sizeof msg, "%s %s: %s", what, name, strerror(err));
+  napi_throw_error(env, err == EEXIST ? "EEXIST" : err == ENOENT ? "ENOENT" : "ESHM", msg);
+  return NULL;
+}
+
+static int read_name(napi_env env, napi_value v, char* out) {
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, v, out, NAME_MAX_BYTES + 1, &len) != napi_ok || len == 0 || len >= NAME_MAX_BYTES || out[0] != '/' || strchr(out + 1, '/')) {
+    napi_throw_type_error(env, NULL, "segment name must be '/name' with no other '/' and under 240 bytes");
+    return 0;
+  }
+  return 1;
+}
+
+static void unmap(napi_env env, void* data, void* hint) {
+  (void)env;
+  munmap(data, (size_t)(uintptr_t)hint);
+}
+
+// map(name, bytes, create): ArrayBuffer over the segment. create=true makes a new one
+// (O_EXCL, so two jobs can never share a name) and sizes it; create=false opens an existing one.
+static napi_value map_segment(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 3) {
+    napi_throw_type_error(env, NULL, "map(name, bytes, create) takes 3 arguments");
+    return NULL;
+  }
+  char name[NAME_MAX_BYTES + 1];
+  if (!read_name(env, argv[0], name)) return NULL;
+  double bytes_d = 0;
+  bool create = false;
+  if (napi_get_value_double(env, argv[1], &bytes_d) != napi_ok || !(bytes_d > 0) || bytes_d > 0x1p46) {
+    napi_throw_range_error(env, NULL, "segment size must be a positive number of bytes");
+    return NULL;
+  }
+  napi_get_value_bool(env, argv[2], &create);
+  size_t bytes = (size_t)bytes_d;
+  int fd = shm_open(name, create ? (O_RDWR | O_CREAT | O_EXCL) : O_RDWR, 0600);
+  if (fd < 0) return throw_errno(env, create ? "cannot create shared-memory segment" : "cannot open shared-memory segment", name, errno);
+  if (create && ftruncate(fd, (off_t)bytes) != 0) {
+    int err = errno;
+    close(fd);
+    shm_unlink(name);
+    return throw_errno(env, "cannot size shared-memory segment", name, err);
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || (size_t)st.st_size < bytes) {
+    int err = errno ? errno : EINVAL;
+    close(fd);
+    return throw_errno(env, "shared-memory segment is smaller than expected:", name, err);
+  }
+  void* mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  int err = errno;
+  close(fd);  // the mapping keeps the segment alive
+  if (mem == MAP_FAILED) {
+    if (create) shm_unlink(name);
+    return throw_errno(env, "cannot map shared-memory segment", name, err);
+  }
+  napi_value ab;
+  if (napi_create_external_arraybuffer(env, mem, bytes, unmap, (void*)(uintptr_t)bytes, &ab) != napi_ok) {
+    munmap(mem, bytes);
+    if (create) shm_unlink(name);
+    napi_throw_error(env, "ESHM", "cannot wrap the shared-memory mapping in an ArrayBuffer");
+    return NULL;
+  }
+  return ab;
+}
+
+// unlink(name): true if removed, false if it was already gone.
+static napi_value unlink_segment(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char name[NAME_MAX_BYTES + 1];
+  if (argc < 1 || !read_name(env, argv[0], name)) return NULL;
+  napi_value result;
+  if (shm_unlink(name) == 0) {
+    napi_get_boolean(env, true, &result);
+    return result;
+  }
+  if (errno == ENOENT) {
+    napi_get_boolean(env, false, &result);
+    return result;
+  }
+  return throw_errno(env, "cannot unlink shared-memory segment", name, errno);
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"map", NULL, map_segment, NULL, NULL, NULL, napi_default, NULL},
+    {"unlink", NULL, unlink_segment, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,227 @@
+import net from 'node:net';
+import os from 'node:os';
+import { TcclError } from '../../src/errors.js';
+import type { TransportInit, TransportSink } from '../../src/transport.js';
+import { shmAddon, safeJobId } from './native.js';
+import { MAX_RING_BYTES, MIN_RING_BYTES, Ring, ringBytes } from './ring.js';
+import { RingTransport } from './ring-transport.js';
+
+export { segmentPrefix } from './native.js';
+
+export interface ShmOptions extends TransportInit {
+  /** Job identity: names the segments and doorbell sockets, so two jobs never collide. */
+  jobId: string;
+  /** World ranks this transport links (the ranks on this host, this rank included); default all. */
+  peers?: readonly number[];
+  /** Data bytes per ring (a power of two); default by the number of local ranks, env TCCL_SHM_RING_BYTES. */
+  ringBytes?: number;
+  spinMicros: number;
+}
+
+/** Ring size: big enough to pipeline large messages, small enough that 8 ranks stay modest. */
+export function defaultRingBytes(localRanks: number): number {
+  const configured = Number(process.env.TCCL_SHM_RING_BYTES);
+  if (configured > 0) return configured;
+  if (localRanks <= 4) return 4 << 20;
+  if (localRanks <= 8) return 2 << 20;
+  return 1 << 20;
+}
+
+const POKE = Buffer.from([1]);
+
+interface Doorbell {
+  socket: net.Socket;
+  /** The peer said hello: it has mapped every segment of this job, ours included. */
+  greeted: boolean;
+}
+
+/**
+ * Shared memory between processes on one host. Each rank creates one segment under
+ * /dev/shm holding the rings its local peers write to it, and listens on an abstract unix
+ * socket (no file) that serves as doorbell and as liveness: the kernel closes it when the
+ * process dies, even by kill -9. Once every peer has mapped the segment (each says hello
+ * on the socket only after mapping all of them), the name is unlinked, so nothing of the
+ * job stays in /dev/shm however it ends later.
+ */
+export class ShmTransport extends RingTransport {
+  readonly name = 'shm';
+  private readonly local: readonly number[];
+  private readonly capacity: number;
+  private readonly job: string;
+  private server: net.Server | null = null;
+  private readonly bells = new Map<number, Doorbell>();
+  private readonly greetWaiters: (() => void)[] = [];
+  private mapped = false;
+  private segmentName = '';
+  private unlinked = false;
+
+  constructor(private readonly opts: ShmOptions) {
+    super({ rank: opts.rank, size: opts.size, spinMicros: opts.spinMicros });
+    this.local = opts.peers ?? Array.from({ length: opts.size }, (_, r) => r);
+    if (!this.local.includes(opts.rank)) throw new TcclError('TCCL_ERR_INVALID_ARGUMENT', `shm peers must include rank ${opts.rank} itself`);
+    this.capacity = opts.ringBytes ?? defaultRingBytes(this.local.length);
+    if (this.capacity < MIN_RING_BYTES || this.capacity > MAX_RING_BYTES || (this.capacity & (this.capacity - 1)) !== 0) {
+      throw new TcclError('TCCL_ERR_INVALID_ARGUMENT', `shm ring size must be a power of two between ${MIN_RING_BYTES} and ${MAX_RING_BYTES} bytes, got ${this.capacity}`);
+    }
+    this.job = safeJobId(opts.jobId);
+  }
+
+  private segment(rank: number): string { return `/tccl-${this.job}-${rank}`; }
+  private socketPath(rank: number): string { return `\0tccl-${this.job}-${rank}`; }
+  private infoKey(rank: number): string { return `${this.opts.prefix}/shm/${rank}`; }
+  /** Where, in `owner`'s segment, the ring written by `writer` sits. */
+  private slot(writer: number): number { return this.local.indexOf(writer) * ringBytes(this.capacity); }
+
+  async start(sink: TransportSink): Promise<void> {
+    this.sink = sink;
+    const addon = shmAddon();
+    const segBytes = this.local.length * ringBytes(this.capacity);
+    this.segmentName = this.segment(this.rank);
+    let mine: ArrayBuffer;
+    try {
+      mine = addon.map(this.segmentName, segBytes, true);
+    } catch (e) {
+      throw new TcclError('TCCL_ERR_INTERNAL', `${(e as Error).message} (job '${this.opts.jobId}'; is another job using the same TCCL_JOB_ID?)`, { rank: this.rank, cause: e });
+    }
+    try {
+      await this.listen();
+      await this.opts.store.set(this.infoKey(this.rank), JSON.stringify({ host: os.hostname(), ring: this.capacity, ranks: this.local }));
+      const peers = this.local.filter((p) => p !== this.rank);
+      const theirs = await Promise.all(peers.map(async (p) => {
+        const info = JSON.parse(new TextDecoder().decode(await this.opts.store.get(this.infoKey(p), this.opts.timeoutMs))) as { ring: number; ranks: number[] };
+        if (info.ring !== this.capacity || info.ranks.join() !== this.local.join()) {
+          throw new TcclError('TCCL_ERR_DESYNC', `rank ${p} set up shared memory with ring ${info.ring} B over ranks [${info.ranks}], this rank with ${this.capacity} B over [${this.local}]: set TCCL_SHM_RING_BYTES alike everywhere`, { rank: this.rank, peer: p });
+        }
+        return addon.map(this.segment(p), segBytes, false);
+      }));
+      peers.forEach((p, i) => this.attach(p, new Ring(mine, this.slot(p), this.capacity), new Ring(theirs[i], this.slot(this.rank), this.capacity)));
+      this.mapped = true;
+      for (const [, bell] of this.bells) this.hello(bell.socket);
+      await Promise.all(peers.filter((p) => p < this.rank).map((p) => this.dial(p)));
+      await this.allGreeted(peers);
+    } catch (e) {
+      this.teardown(true);
+      throw e;
+    }
+    this.unlink();
+    this.wake(); // a peer that finished first may have written already
+  }
+
+  private listen(): Promise<void> {
+    const server = net.createServer((socket) => this.adopt(socket, -1));
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', (e) => reject(new TcclError('TCCL_ERR_INTERNAL', `cannot listen on the shm doorbell socket: ${e.message}`, { rank: this.rank, cause: e })));
+      server.listen(this.socketPath(this.rank), () => resolve());
+    });
+  }
+
+  private dial(peer: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(this.socketPath(peer));
+      socket.once('connect', () => {
+        socket.off('error', reject);
+        this.adopt(socket, peer);
+        this.hello(socket);
+        resolve();
+      });
+      socket.once('error', (e) => reject(new TcclError('TCCL_ERR_PEER_LOST', `cannot reach rank ${peer}'s shm doorbell: ${e.message}`, { rank: this.rank, peer, op: 'connect' })));
+    });
+  }
+
+  private hello(socket: net.Socket): void {
+    socket.write(`${this.job} ${this.rank}\n`);
+  }
+
+  /** A doorbell socket: first a hello line naming the job and rank, then one byte per poke. */
+  private adopt(socket: net.Socket, dialled: number): void {
+    let peer = dialled;
+    let line = '';
+    let greeted = false;
+    socket.on('data', (chunk: Buffer) => {
+      if (greeted) return this.wake();
+      line += chunk.toString('latin1');
+      const nl = line.indexOf('\n');
+      if (nl < 0) {
+        if (line.length > 200) socket.destroy();
+        return;
+      }
+      const [job, rankText] = line.slice(0, nl).split(' ');
+      const from = Number(rankText);
+      if (job !== this.job || !this.local.includes(from) || from === this.rank || (dialled >= 0 && from !== dialled)) {
+        socket.destroy(); // not one of ours: another job, or a stray connection
+        return;
+      }
+      peer = from;
+      greeted = true;
+      const bell = this.bells.get(peer) ?? { socket, greeted: false };
+      bell.socket = socket;
+      bell.greeted = true;
+      this.bells.set(peer, bell);
+      if (dialled < 0 && this.mapped) this.hello(socket);
+      for (const w of this.greetWaiters.splice(0)) w();
+      if (line.length > nl + 1) this.wake();
+    });
+    socket.on('error', () => undefined); // 'close' follows
+    socket.on('close', () => {
+      if (peer < 0 || this.bells.get(peer)?.socket !== socket) return;
+      this.bells.delete(peer);
+      for (const w of this.greetWaiters.splice(0)) w();
+      if (!this.shuttingDown) this.peerDied(peer, 'exited or was killed (its doorbell socket closed)');
+    });
+    if (dialled >= 0) this.bells.set(dialled, { socket, greeted: false });
+  }
+
+  private allGreeted(peers: number[]): Promise<void> {
+    const timeoutMs = this.opts.timeoutMs;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const missing = peers.filter((p) => !this.bells.get(p)?.greeted);
+        reject(new TcclError('TCCL_ERR_TIMEOUT', `shm setup: rank${missing.length > 1 ? 's' : ''} ${missing.join(',')} did not connect within ${timeoutMs} ms`, { rank: this.rank, peer: missing, op: 'connect' }));
+      }, timeoutMs);
+      const check = () => {
+        if (peers.every((p) => this.bells.get(p)?.greeted)) {
+          clearTimeout(timer);
+          resolve();
+        } else this.greetWaiters.push(check);
+      };
+      check();
+    });
+  }
+
+  protected ring(peer: number): void {
+    const bell = this.bells.get(peer);
+    if (bell && !bell.socket.destroyed) bell.socket.write(POKE);
+  }
+
+  private unlink(): void {
+    if (this.unlinked || !this.segmentName) return;
+    this.unlinked = true;
+    try {
+      shmAddon().unlink(this.segmentName);
+    } catch { /* already gone, or never created */ }
+  }
+
+  private teardown(hard: boolean): void {
+    this.shuttingDown = true;
+    for (const [, bell] of this.bells) {
+      if (hard) bell.socket.destroy();
+      else bell.socket.end();
+    }
+    this.server?.close();
+    this.server = null;
+    this.unlink();
+  }
+
+  async close(): Promise<void> {
+    if (this.shuttingDown) return;
+    await this.flushAndGoodbye();
+    this.teardown(false);
+  }
+
+  abort(reason: TcclError): void {
+    if (this.shuttingDown) return;
+    this.abortLinks(reason);
+    this.teardown(false);
+  }
+}
