@@ -47,8 +47,10 @@ if (args[0] === '--echo') {
   const sweep = [];
   sweep.push([8, 2000, 2000]); // untimed warm-up round, as tccl's ping-pong does
   for (let bytes = minBytes; bytes <= maxBytes; bytes *= 4) {
-    const iters = Math.max(5, Math.min(2000, Math.floor((256 << 20) / Math.max(bytes, 1) / 2)));
-    sweep.push([bytes, iters + Math.max(2, iters >> 3), iters]);
+    // Same schedule as examples/ping-pong.ts: large sizes need many warm-up round trips
+    // before socket buffers and the allocator settle (16 iterations at 8 MiB measured 2-4x low).
+    const iters = Math.max(20, Math.min(2000, Math.floor((1 << 30) / Math.max(bytes, 1) / 2)));
+    sweep.push([bytes, iters + Math.max(5, iters >> 2), iters]);
   }
   const child = fork(new URL(import.meta.url).pathname, ['--echo'], {
     env: { ...process.env, RAW_SWEEP: JSON.stringify(sweep.map(([b, r]) => [b, r])) },

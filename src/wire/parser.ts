@@ -38,6 +38,30 @@ export class FrameParser {
     return this.headerFill ? HEADER_BYTES - this.headerFill : 0;
   }
 
+  /**
+   * Where the next `minBytes`+ of the current payload may be read straight from the socket:
+   * the unfilled rest of its destination, or null between frames, for a skipped payload, or
+   * when less than `minBytes` remains. Pair with `pushedDirect`.
+   */
+  directTarget(minBytes: number): Uint8Array | null {
+    if (this.failed || !this.header || !this.dest) return null;
+    const remaining = this.header.length - this.payloadFill;
+    return remaining >= minBytes ? this.dest.subarray(this.payloadFill) : null;
+  }
+
+  /** `n` bytes were written into the view `directTarget` returned. */
+  pushedDirect(n: number): void {
+    const header = this.header;
+    if (!header || !this.dest || n > header.length - this.payloadFill) throw new TcclError('TCCL_ERR_INTERNAL', `direct read of ${n} bytes outside the current payload`);
+    this.payloadFill += n;
+    if (this.payloadFill === header.length) {
+      const payload = this.dest;
+      this.header = null;
+      this.dest = null;
+      this.sink.endFrame(header, payload);
+    }
+  }
+
   /** Feed bytes. Throws TCCL_ERR_PROTOCOL on malformed input; after that every push throws. */
   push(chunk: Uint8Array): void {
     if (this.failed) throw this.failed;
@@ -86,7 +110,8 @@ export class FrameParser {
           continue;
         }
         this.header = header;
-        this.dest = dest === undefined ? new Uint8Array(header.length) : dest;
+        // Unexpected payload: fresh storage, fully overwritten before anyone sees it.
+        this.dest = dest === undefined ? unfilled(header.length) : dest;
         this.payloadFill = 0;
       }
       const header = this.header;
@@ -102,4 +127,11 @@ export class FrameParser {
       }
     }
   }
+}
+
+/** A fresh array for `n` bytes; large ones skip zero-filling (every byte is written before use). */
+function unfilled(n: number): Uint8Array {
+  if (n < 4096) return new Uint8Array(n);
+  const b = Buffer.allocUnsafeSlow(n);
+  return new Uint8Array(b.buffer, b.byteOffset, n);
 }

@@ -388,3 +388,49 @@ describe('FrameParser', () => {
     expect(parser.pendingBytes).toBe(0);
   });
 });
+
+// The socket reader asks for the unfilled rest of a payload's destination and lets the
+// kernel write there (transports/tcp SocketReader): bytes must land once, in order.
+describe('direct reads into the payload destination', () => {
+  for (const policy of ['dest', 'parser'] as Policy[]) {
+    it(`mixes pushed bytes and direct reads (${policy} storage)`, () => {
+      const built = buildStream([5000, 3, 70_000, 0, 40_000]);
+      const sink = new RecordingSink(policy);
+      const parser = new FrameParser(sink, { maxPayload: 1 << 20, chunksAreOwned: false });
+      let pos = 0;
+      let directReads = 0;
+      while (pos < built.bytes.length) {
+        const target = parser.directTarget(1000);
+        if (target) {
+          // A "read" of at most 7777 bytes into the target, as recv() would do.
+          const n = Math.min(target.length, 7777, built.bytes.length - pos);
+          target.set(built.bytes.subarray(pos, pos + n));
+          parser.pushedDirect(n);
+          directReads++;
+          pos += n;
+        } else {
+          const n = Math.min(100, built.bytes.length - pos);
+          parser.push(built.bytes.slice(pos, pos + n));
+          pos += n;
+        }
+      }
+      expect(directReads).toBeGreaterThan(10);
+      expect(sink.seen.map((s) => s.header)).toEqual(built.headers);
+      sink.seen.forEach((s, i) => expect(s.payload).toEqual(built.payloads[i]));
+      if (policy === 'dest') sink.seen.forEach((s, i) => expect(s.ref).toBe(sink.dests[i] ?? s.ref));
+    });
+  }
+
+  it('offers no target between frames, for skipped payloads, or below the minimum', () => {
+    const built = buildStream([4096]);
+    const skip = new FrameParser(new RecordingSink('skip'), { maxPayload: 1 << 20, chunksAreOwned: false });
+    expect(skip.directTarget(1)).toBeNull();
+    skip.push(built.bytes.subarray(0, HEADER_BYTES));
+    expect(skip.directTarget(1)).toBeNull();
+    const keep = new FrameParser(new RecordingSink('dest'), { maxPayload: 1 << 20, chunksAreOwned: false });
+    keep.push(built.bytes.subarray(0, HEADER_BYTES + 96));
+    expect(keep.directTarget(4001)).toBeNull();
+    expect(keep.directTarget(4000)?.length).toBe(4000);
+    expect(() => keep.pushedDirect(4001)).toThrow(TcclError);
+  });
+});

@@ -6,7 +6,7 @@ import type { Transport, TransportInit, TransportSink } from '../../src/transpor
 import { FrameKind, type FrameHeader } from '../../src/wire/frame.js';
 import { HELLO_MAX_BYTES, TcpHandshake } from './handshake.js';
 import { Heartbeat, heartbeatIntervalFromEnv } from './heartbeat.js';
-import { Link } from './link.js';
+import { Link, readThrough, SocketReader } from './link.js';
 
 export interface TcpOptions extends TransportInit {
   /** Address to listen on and publish (loopback for single-host jobs). */
@@ -71,7 +71,11 @@ export class TcpTransport implements Transport {
 
   async start(sink: TransportSink): Promise<void> {
     this.sink = sink;
-    const server = net.createServer({ noDelay: true }, (socket) => this.handshake.accept(this.adopt(socket)));
+    const server = net.createServer({ noDelay: true, pauseOnConnect: true }, (accepted) => {
+      const reader = new SocketReader();
+      const socket = readThrough(accepted, reader);
+      this.handshake.accept(socket ? this.adopt(socket, reader) : this.adopt(accepted.resume(), null));
+    });
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -131,8 +135,9 @@ export class TcpTransport implements Transport {
   private async dial(peer: number, timeoutMs: number): Promise<Link> {
     const raw = await this.opts.store.get(this.addressKey(peer), timeoutMs);
     const { host, port } = JSON.parse(new TextDecoder().decode(raw)) as { host: string; port: number };
+    const reader = new SocketReader();
     const socket = await new Promise<net.Socket>((resolve, reject) => {
-      const s = net.connect({ host, port, noDelay: true });
+      const s = net.connect({ host, port, noDelay: true, onread: reader.onread });
       const timer = setTimeout(() => s.destroy(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
       s.once('connect', () => {
         clearTimeout(timer);
@@ -145,16 +150,16 @@ export class TcpTransport implements Transport {
       };
       s.once('error', onError);
     });
-    const link = this.adopt(socket);
+    const link = this.adopt(socket, reader);
     await this.handshake.dial(link, peer);
     this.register(link, peer, true);
     return link;
   }
 
   /** Wrap a socket; its peer is set once the handshake authenticated it (handshake.ts). */
-  private adopt(socket: net.Socket): Link {
+  private adopt(socket: net.Socket, reader: SocketReader | null): Link {
     const transport = this;
-    const link: Link = new Link(socket, {
+    const link: Link = new Link(socket, reader, {
       beginFrame(header) {
         if (link.peer < 0) {
           if (header.kind !== FrameKind.Hello || header.length > HELLO_MAX_BYTES) {
