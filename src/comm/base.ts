@@ -1,5 +1,8 @@
 import { TcclError, invalidArgument, type ErrorContext } from '../errors.js';
 import type { CollectiveP2P } from '../collectives/p2p.js';
+import { checkAgreement, describeCall, DESYNC_CONTEXT_BIT, type CallDesc } from '../diag/desync.js';
+import { recorderFor, type FlightRecorder } from '../diag/flight-recorder.js';
+import * as log from '../diag/log.js';
 import { ANY_SOURCE, ANY_TAG, type Engine } from './engine.js';
 import { Request, type Status } from './request.js';
 
@@ -20,6 +23,12 @@ export interface SendRecvOptions {
   recvTag?: number;
   timeoutMs?: number;
   signal?: AbortSignal;
+}
+
+/** What a collective was called with, for the desync check, the flight recorder and logs. */
+export interface CollectiveDesc extends Omit<CallDesc, 'op'> {
+  /** Algorithm chosen (logged, not compared: ranks may pick differently only through env). */
+  algorithm?: string;
 }
 
 /** Hooks the owner of the world (init) gives the world communicator for shutdown. */
@@ -43,6 +52,7 @@ export class CommunicatorBase {
   private p2pSeq = 0;
   private collectiveSeq = 0;
   private closed = false;
+  protected readonly recorder: FlightRecorder;
 
   /** @internal use init() or split() / dup() */
   constructor(
@@ -56,6 +66,7 @@ export class CommunicatorBase {
     this.size = worldRanks.length;
     this.rank = worldRanks.indexOf(engine.rank);
     this.defaultTimeoutMs = timeoutMs;
+    this.recorder = recorderFor(engine);
   }
 
   get collectiveContext(): number { return this.context + 1; }
@@ -66,7 +77,7 @@ export class CommunicatorBase {
 
   /** Nonblocking send; the request resolves when `buf` may be reused. */
   isend(buf: ArrayBufferView, dest: number, opts: P2POptions = {}): Request<Status> {
-    return this.startSend(this.checkSend(buf, dest, opts.tag ?? 0), buf, dest);
+    return this.startSend(this.checkSend(buf, dest, opts.tag ?? 0), buf, dest, opts.timeoutMs ?? this.defaultTimeoutMs);
   }
 
   private checkSend(buf: ArrayBufferView, dest: number, tag: number): { bytes: Uint8Array; tag: number } {
@@ -76,15 +87,22 @@ export class CommunicatorBase {
     return { bytes, tag: this.checkTag(tag, 'isend', false) };
   }
 
-  private startSend({ bytes, tag }: { bytes: Uint8Array; tag: number }, buf: ArrayBufferView, dest: number): Request<Status> {
+  private startSend({ bytes, tag }: { bytes: Uint8Array; tag: number }, buf: ArrayBufferView, dest: number, timeoutMs: number): Request<Status> {
     const seq = ++this.p2pSeq;
     const req = new Request<Status>('isend');
+    // A send completes once the kernel took the bytes: it waits only when the peer stops reading.
+    const timer = Number.isFinite(timeoutMs) ? setTimeout(() => {
+      const e = new TcclError('TCCL_ERR_TIMEOUT', `isend of ${bytes.length} bytes (tag ${tag}) to rank ${dest} not taken within ${timeoutMs} ms; ${this.engine.transport.queuedBytes(this.worldRanks[dest])} bytes still queued for it: it is not receiving`, { rank: this.rank, peer: this.worldRanks[dest], op: 'isend', seq });
+      this.onTimeout(e);
+      req.reject(e);
+    }, timeoutMs) : null;
     const sent = this.engine
       .send({ context: this.context, source: this.rank, dest: this.worldRanks[dest], tag, seq, payload: bytes })
       .then(
         () => req.resolve({ source: this.rank, tag, bytes: bytes.length, count: elementCount(buf) }),
         (e) => req.reject(this.opError(e, 'isend', dest, seq)),
-      );
+      )
+      .finally(() => { if (timer) clearTimeout(timer); });
     this.track(sent);
     return req;
   }
@@ -95,10 +113,12 @@ export class CommunicatorBase {
     const bytes = byteView(buf, 'receive buffer', { rank: this.rank, op: 'irecv' });
     if (source !== ANY_SOURCE) this.checkRank(source, 'irecv', 'source');
     const tag = this.checkTag(opts.tag ?? ANY_TAG, 'irecv', true);
-    return this.engine.postRecv({
+    const req = this.engine.postRecv({
       context: this.context, source, tag, buf: bytes, elementBytes: elementBytes(buf), members: this.worldRanks,
       exact: false, op: 'recv', seq: ++this.p2pSeq, timeoutMs: opts.timeoutMs ?? this.defaultTimeoutMs, signal: opts.signal,
     });
+    req.then(undefined, (e) => { if (e instanceof TcclError && e.code === 'TCCL_ERR_TIMEOUT') this.onTimeout(e); });
+    return req;
   }
 
   async send(buf: ArrayBufferView, dest: number, opts: P2POptions = {}): Promise<Status> {
@@ -114,7 +134,7 @@ export class CommunicatorBase {
     // Check the send first: a bad send argument must not leave a stray receive posted.
     const sendArgs = this.checkSend(sendBuf, dest, opts.sendTag ?? opts.tag ?? 0);
     const recv = this.irecv(recvBuf, source, { timeoutMs: opts.timeoutMs, signal: opts.signal, tag: opts.recvTag ?? opts.tag ?? ANY_TAG });
-    const send = this.startSend(sendArgs, sendBuf, dest);
+    const send = this.startSend(sendArgs, sendBuf, dest, opts.timeoutMs ?? this.defaultTimeoutMs);
     const [status] = await Promise.all([recv, send]);
     return status;
   }
@@ -123,28 +143,93 @@ export class CommunicatorBase {
 
   /**
    * Run one collective: it gets a sequence number (its tag in the collective context, so
-   * several collectives can be in flight and ranks must call them in the same order) and a
-   * byte send/recv bound to it.
+   * several collectives can be in flight and ranks must call them in the same order), a byte
+   * send/recv bound to it, and one deadline for the whole call. Under TCCL_DEBUG=DETAIL the
+   * ranks first check they all call the same thing (diag/desync.ts).
    */
-  protected runCollective<T>(op: string, timeoutMs: number | undefined, signal: AbortSignal | undefined, body: (p2p: CollectiveP2P, seq: number) => Promise<T>): Request<T> {
+  protected runCollective<T>(op: string, timeoutMs: number | undefined, signal: AbortSignal | undefined, body: (p2p: CollectiveP2P, seq: number) => Promise<T>, desc: CollectiveDesc = {}): Request<T> {
     this.checkOpen(op);
     const seq = ++this.collectiveSeq;
     const tag = seq & TAG_UB;
     const timeout = timeoutMs ?? this.defaultTimeoutMs;
-    const context = this.collectiveContext;
-    const p2p: CollectiveP2P = {
+    const started = performance.now();
+    const deadline = started + timeout;
+    const call: CallDesc = { op, count: desc.count, dtype: desc.dtype, reduceOp: desc.reduceOp, root: desc.root };
+    const what = describeCall(call) + (desc.algorithm ? ` algo=${desc.algorithm}` : '');
+    const record = this.recorder.start(this.engine.rank, this.context, seq, op, what);
+    const progress = new Progress();
+    const req = new Request<T>(op);
+    const fail = (e: unknown) => {
+      const error = e instanceof TcclError && e.code === 'TCCL_ERR_TIMEOUT' ? this.collectiveTimeout(op, seq, timeout, progress, e) : e;
+      this.recorder.finish(record, error);
+      if (!req.done && error instanceof TcclError && error.code === 'TCCL_ERR_TIMEOUT') this.onTimeout(error);
+      req.reject(error);
+    };
+    const remaining = () => (Number.isFinite(timeout) ? Math.max(1, deadline - performance.now()) : Infinity);
+    const bind = (context: number, counted: boolean): CollectiveP2P => ({
       rank: this.rank,
       size: this.size,
-      send: (peer, data) => this.engine.send({ context, source: this.rank, dest: this.worldRanks[peer], tag, seq, payload: data })
-        .catch((e) => { throw this.opError(e, op, peer, seq); }),
-      recv: (peer, data) => this.engine.postRecv({
-        context, source: peer, tag, buf: data, elementBytes: 1, members: this.worldRanks, exact: true, op, seq, timeoutMs: timeout, signal,
-      }).then(() => undefined),
-    };
-    const req = new Request<T>(op);
-    const run = body(p2p, seq).then((v) => req.resolve(v), (e) => req.reject(e));
+      send: (peer, data) => {
+        if (counted) progress.sending(peer);
+        return this.engine.send({ context, source: this.rank, dest: this.worldRanks[peer], tag, seq, payload: data }).then(
+          () => { if (counted) progress.sent(peer, data.length); },
+          (e) => { throw this.opError(e, op, peer, seq); });
+      },
+      recv: (peer, data) => {
+        if (counted) progress.receiving(peer);
+        return this.engine.postRecv({
+          context, source: peer, tag, buf: data, elementBytes: 1, members: this.worldRanks, exact: true, op, seq, timeoutMs: remaining(), signal,
+        }).then(() => { if (counted) progress.received(peer, data.length); });
+      },
+    });
+    // The deadline covers sends too (a peer that stops reading stalls them).
+    const timer = Number.isFinite(timeout) ? setTimeout(() => fail(new TcclError('TCCL_ERR_TIMEOUT', 'deadline passed')), timeout) : null;
+    const run = (async () => {
+      if (log.detailEnabled() && this.size > 1) {
+        progress.phase = 'TCCL_DEBUG=DETAIL call check (a rank not heard from has not called this collective)';
+        const disagreement = await checkAgreement(bind(DESYNC_CONTEXT_BIT | this.collectiveContext, true), call);
+        progress.phase = '';
+        if (disagreement) {
+          throw new TcclError('TCCL_ERR_DESYNC', `${op} seq ${seq}: ${disagreement.message}`, {
+            rank: this.rank, peer: disagreement.differing.map((r) => this.worldRanks[r]), op, seq,
+          });
+        }
+      }
+      return body(bind(this.collectiveContext, true), seq);
+    })().then(
+      (v) => {
+        if (timer) clearTimeout(timer);
+        this.recorder.finish(record);
+        if (log.infoEnabled()) log.info(this.engine.rank, `${op} seq ${seq} ${what} ${(performance.now() - started).toFixed(3)} ms`);
+        req.resolve(v);
+      },
+      (e) => {
+        if (timer) clearTimeout(timer);
+        fail(e);
+      },
+    );
     this.track(run);
     return req;
+  }
+
+  /** The timeout of a whole collective: who we still wait for and how far it got. */
+  private collectiveTimeout(op: string, seq: number, timeoutMs: number, progress: Progress, cause: TcclError): TcclError {
+    const silent = progress.waitingOn().map((r) => this.worldRanks[r]);
+    const stuck = progress.stuckSends().map((r) => this.worldRanks[r]);
+    const parts = [
+      silent.length ? `not heard from rank${silent.length > 1 ? 's' : ''} ${silent.join(',')}` : 'no receive pending',
+      stuck.length ? `sends to rank${stuck.length > 1 ? 's' : ''} ${stuck.join(',')} not completed` : '',
+      `${progress.bytesReceived} bytes received and ${progress.bytesSent} bytes sent so far (${progress.messages} messages)`,
+    ].filter(Boolean);
+    const during = progress.phase ? ` during the ${progress.phase}` : '';
+    return new TcclError('TCCL_ERR_TIMEOUT', `${op} did not complete within ${timeoutMs} ms${during}: ${parts.join('; ')}`, {
+      rank: this.rank, peer: silent.length ? silent : undefined, op, seq, cause,
+    });
+  }
+
+  /** A timeout is where a hang would have been: show this rank's recent history. */
+  protected onTimeout(error: TcclError): void {
+    log.error(this.engine.rank, `${error.message}\nflight recorder, last ${this.recorder.records().length} operations of rank ${this.engine.rank} (oldest first):\n${this.recorder.dump()}`);
   }
 
   // ---- communicator management ---------------------------------------------------------
@@ -261,3 +346,34 @@ export function byteView(buf: unknown, what: string, ctx?: ErrorContext): Uint8A
 
 const elementBytes = (buf: ArrayBufferView): number => (buf as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1;
 const elementCount = (buf: ArrayBufferView): number => buf.byteLength / elementBytes(buf);
+
+/** Per-collective message accounting, for the timeout message. */
+class Progress {
+  phase = '';
+  bytesSent = 0;
+  bytesReceived = 0;
+  messages = 0;
+  private readonly pendingRecvs = new Map<number, number>();
+  private readonly pendingSends = new Map<number, number>();
+
+  receiving(peer: number): void { this.pendingRecvs.set(peer, (this.pendingRecvs.get(peer) ?? 0) + 1); }
+  received(peer: number, bytes: number): void {
+    this.bytesReceived += bytes;
+    this.messages++;
+    dec(this.pendingRecvs, peer);
+  }
+  sending(peer: number): void { this.pendingSends.set(peer, (this.pendingSends.get(peer) ?? 0) + 1); }
+  sent(peer: number, bytes: number): void {
+    this.bytesSent += bytes;
+    this.messages++;
+    dec(this.pendingSends, peer);
+  }
+  waitingOn(): number[] { return [...this.pendingRecvs.keys()].sort((a, b) => a - b); }
+  stuckSends(): number[] { return [...this.pendingSends.keys()].sort((a, b) => a - b); }
+}
+
+function dec(m: Map<number, number>, k: number): void {
+  const n = (m.get(k) ?? 0) - 1;
+  if (n <= 0) m.delete(k);
+  else m.set(k, n);
+}

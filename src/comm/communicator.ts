@@ -71,7 +71,7 @@ export class Communicator extends CommunicatorBase {
       if (target.out !== buf) target.out.set(buf as never);
       await coll.allreduce(p2p, target.out, { dtype: target.dtype, op, algorithm: opts.algorithm });
       return target.out;
-    });
+    }, { count: buf.length, dtype: target.dtype, reduceOp: opName(op), algorithm: coll.selectAllreduce(buf.byteLength, this.size, opts.algorithm) });
   }
   /** op over every rank's buf, in place (or into `out`); every rank gets the result. */
   async allreduce<T extends TypedArray>(buf: T, opts: AllreduceCallOptions = {}): Promise<T> {
@@ -94,7 +94,7 @@ export class Communicator extends CommunicatorBase {
     return this.runCollective('reduceScatter', opts.timeoutMs, opts.signal, async (p2p) => {
       await coll.reduceScatter(p2p, src, dst, { dtype, op, algorithm: opts.algorithm });
       return dst;
-    });
+    }, { count: dst.length, dtype, reduceOp: opName(op), algorithm: coll.selectReduceScatter(src.byteLength, this.size, opts.algorithm) });
   }
   /** dst = block `rank` (dst.length elements) of op over every rank's src. */
   async reduceScatter<T extends TypedArray>(src: T, dst: T, opts: ReduceScatterCallOptions = {}): Promise<T> {
@@ -113,7 +113,7 @@ export class Communicator extends CommunicatorBase {
     return this.runCollective('allgather', opts.timeoutMs, opts.signal, async (p2p) => {
       await coll.allgather(p2p, src, dst, { algorithm: opts.algorithm });
       return dst;
-    });
+    }, { count: src.length, dtype: dtypeOf(src, opts.dtype), algorithm: coll.selectAllgather(dst.byteLength, this.size, opts.algorithm) });
   }
   /** dst = every rank's src, concatenated in rank order. */
   async allgather<T extends TypedArray>(src: T, dst: T, opts: AlgorithmCallOptions = {}): Promise<T> {
@@ -131,7 +131,7 @@ export class Communicator extends CommunicatorBase {
     return this.runCollective('allgatherv', opts.timeoutMs, opts.signal, async (p2p) => {
       await coll.allgatherv(p2p, src, dst, recvCounts, { algorithm: opts.algorithm });
       return dst;
-    });
+    }, { count: sum(recvCounts), dtype: dtypeOf(src, opts.dtype) });
   }
   /** dst = every rank's src (rank k contributes recvCounts[k] elements), in rank order. */
   async allgatherv<T extends TypedArray>(src: T, dst: T, recvCounts: readonly number[], opts: AlgorithmCallOptions = {}): Promise<T> {
@@ -151,7 +151,7 @@ export class Communicator extends CommunicatorBase {
     return this.runCollective('alltoall', opts.timeoutMs, opts.signal, async (p2p) => {
       await coll.alltoall(p2p, src, dst, { algorithm: opts.algorithm });
       return dst;
-    });
+    }, { count: src.length, dtype: dtypeOf(src, opts.dtype), algorithm: coll.selectAlltoall(src.byteLength / this.size, this.size, opts.algorithm) });
   }
   /** Block j of src goes to rank j; block i of dst comes from rank i. */
   async alltoall<T extends TypedArray>(src: T, dst: T, opts: AlgorithmCallOptions = {}): Promise<T> {
@@ -168,7 +168,7 @@ export class Communicator extends CommunicatorBase {
     return this.runCollective('alltoallv', opts.timeoutMs, opts.signal, async (p2p) => {
       await coll.alltoallv(p2p, src, sendCounts, dst, recvCounts, { sdispls: opts.sdispls, rdispls: opts.rdispls });
       return dst;
-    });
+    }, { dtype: dtypeOf(src, opts.dtype) });
   }
   /** All-to-all with per-peer element counts (and optional displacements). */
   async alltoallv<T extends TypedArray>(src: T, sendCounts: readonly number[], dst: T, recvCounts: readonly number[], opts: CollectiveOptions & { dtype?: DType; sdispls?: readonly number[]; rdispls?: readonly number[] } = {}): Promise<T> {
@@ -187,7 +187,7 @@ export class Communicator extends CommunicatorBase {
     return this.runCollective('broadcast', opts.timeoutMs, opts.signal, async (p2p) => {
       await coll.broadcast(p2p, buf, { root, algorithm: opts.algorithm });
       return buf;
-    });
+    }, { count: buf.length, dtype: dtypeOf(buf, opts.dtype), root, algorithm: coll.selectBroadcast(buf.byteLength, this.size, opts.algorithm) });
   }
   /** buf on every rank becomes the root's buf. */
   async broadcast<T extends TypedArray>(buf: T, opts: BroadcastCallOptions = {}): Promise<T> {
@@ -210,7 +210,7 @@ export class Communicator extends CommunicatorBase {
       const input = out === src ? (src.slice() as T) : src;
       await coll.reduce(p2p, input, out, { root, dtype, op });
       return out;
-    });
+    }, { count: src.length, dtype, reduceOp: opName(op), root });
   }
   /** op over every rank's src, into `out` (or src) at the root; undefined elsewhere. */
   async reduce<T extends TypedArray>(src: T, opts: ReduceCallOptions = {}): Promise<T | undefined> {
@@ -231,7 +231,7 @@ export class Communicator extends CommunicatorBase {
     return this.runCollective('gather', opts.timeoutMs, opts.signal, async (p2p) => {
       await coll.gather(p2p, src, this.rank === root ? dst : undefined, { root });
       return this.rank === root ? dst : undefined;
-    });
+    }, { count: src.length, dtype: dtypeOf(src, opts.dtype), root });
   }
   /** The root's dst = every rank's src in rank order (dst may be undefined off the root). */
   async gather<T extends TypedArray>(src: T, dst: T | undefined, opts: RootCallOptions = {}): Promise<T | undefined> {
@@ -254,7 +254,7 @@ export class Communicator extends CommunicatorBase {
     return this.runCollective('gatherv', opts.timeoutMs, opts.signal, async (p2p) => {
       await coll.gatherv(p2p, src, this.rank === root ? dst : undefined, recvCounts, { root, displs: opts.displs });
       return this.rank === root ? dst : undefined;
-    });
+    }, { count: sum(recvCounts), dtype: dtypeOf(src, opts.dtype), root });
   }
   async gatherv<T extends TypedArray>(src: T, dst: T | undefined, recvCounts: readonly number[], opts: RootCallOptions & { displs?: readonly number[] } = {}): Promise<T | undefined> {
     return this.igatherv(src, dst, recvCounts, opts);
@@ -274,7 +274,7 @@ export class Communicator extends CommunicatorBase {
     return this.runCollective('scatter', opts.timeoutMs, opts.signal, async (p2p) => {
       await coll.scatter(p2p, this.rank === root ? src : undefined, dst, { root });
       return dst;
-    });
+    }, { count: dst.length, dtype: dtypeOf(dst, opts.dtype), root });
   }
   /** Block k of the root's src goes to rank k's dst. */
   async scatter<T extends TypedArray>(src: T | undefined, dst: T, opts: RootCallOptions = {}): Promise<T> {
@@ -297,7 +297,7 @@ export class Communicator extends CommunicatorBase {
     return this.runCollective('scatterv', opts.timeoutMs, opts.signal, async (p2p) => {
       await coll.scatterv(p2p, this.rank === root ? src : undefined, sendCounts, dst, { root, displs: opts.displs });
       return dst;
-    });
+    }, { count: sum(sendCounts), dtype: dtypeOf(dst, opts.dtype), root });
   }
   async scatterv<T extends TypedArray>(src: T | undefined, sendCounts: readonly number[], dst: T, opts: RootCallOptions & { displs?: readonly number[] } = {}): Promise<T> {
     return this.iscatterv(src, sendCounts, dst, opts);
@@ -379,3 +379,7 @@ function sameShape(buf: TypedArray, like: TypedArray, dtype: DType, what: string
   dtypeOf(buf, dtype, what);
   if (buf.length !== like.length) throw invalidArgument(`${what} has ${buf.length} elements; the input has ${like.length}`);
 }
+
+const sum = (counts: readonly number[]): number => counts.reduce((a, b) => a + b, 0);
+/** Custom reduce functions are compared by name in the desync check. */
+const opName = (op: ReduceOp): string => (typeof op === 'string' ? op : `custom:${op.name || 'anonymous'}`);
