@@ -13,3 +13,5 @@ export { FileStore } from './rendezvous/file-store.js';
 export { StoreServer } from './rendezvous/ws-server.js';
 export { connectStore } from './rendezvous/ws-client.js';
 export type { Transport, TransportSink } from './transport.js';
+export * from './kernels/nn.js';
+export * from './parallel/index.js';
