@@ -13,6 +13,8 @@ import { TcclError } from '../errors.js';
 import { StoreServer } from '../rendezvous/ws-server.js';
 import type { TransportName } from './args.js';
 import { relayLines, SharedSink } from './output.js';
+import { removeJobSegments } from './shm-cleanup.js';
+import { isStopped, LastError } from './last-error.js';
 
 export interface LaunchOptions {
   /** Number of ranks. */
@@ -44,6 +46,8 @@ export interface RankFailure {
   /** Exit code, or null when the rank died by a signal. */
   code: number | null;
   signal: NodeJS.Signals | null;
+  /** The last error line the rank printed on stderr, if any. */
+  lastError?: string;
 }
 
 export interface LaunchResult {
@@ -60,6 +64,10 @@ export interface LaunchResult {
   pids: number[];
   /** The closing line printed to stderr, if any. */
   summary?: string;
+  /** Milliseconds from the first failure (or timeout / signal) until every rank had exited. */
+  stopMs?: number;
+  /** Ranks found stopped (SIGSTOP) when the job was being stopped: often the root cause. */
+  frozen?: number[];
 }
 
 /** Exit status used when --timeout expires (same as timeout(1)). */
@@ -82,6 +90,7 @@ interface Rank {
   exitedP: Promise<void>;
   markExited: (code: number | null, signal: NodeJS.Signals | null) => void;
   relays: Promise<void>;
+  lastError: LastError;
 }
 
 export const signalNumber = (sig: NodeJS.Signals): number => osConstants.signals[sig] ?? 0;
@@ -101,6 +110,8 @@ export class Job {
   private lastOutput = Date.now();
   private out?: SharedSink;
   private err?: SharedSink;
+  private stopStartedAt?: number;
+  private frozen: number[] = [];
 
   constructor(opts: LaunchOptions) {
     if (!Number.isInteger(opts.n) || opts.n < 1) {
@@ -187,6 +198,8 @@ export class Job {
     } finally {
       clearTimeout(this.graceTimer);
       clearTimeout(this.jobTimer);
+      // Segments of ranks that died before unlinking theirs (kill -9 during setup).
+      removeJobSegments(jobId);
       await closeQuietly(store);
     }
   }
@@ -209,7 +222,8 @@ export class Job {
       env,
       stdio: [rank === 0 && o.stdinToRank0 ? 'inherit' : 'ignore', 'pipe', 'pipe'],
     });
-    const r: Rank = { rank, proc, exited: false, exitedP, markExited, relays: Promise.resolve() };
+    const r: Rank = { rank, proc, exited: false, exitedP, markExited, relays: Promise.resolve(), lastError: new LastError() };
+    if (proc.stderr) r.lastError.watch(proc.stderr);
     proc.on('exit', (code, signal) => markExited(code, signal));
     proc.on('error', (e) => {
       // Only a failed spawn leaves no pid; kill() errors on a live child are not fatal.
@@ -232,7 +246,7 @@ export class Job {
   private onRankExit(rank: number, code: number | null, signal: NodeJS.Signals | null): void {
     const failed = signal !== null || code !== 0;
     // Exits caused by our own stop are consequences, not failures.
-    if (failed && !this.stopping) this.beginStop({ kind: 'failure', failure: { rank, code, signal } }, 'SIGTERM');
+    if (failed && !this.stopping) this.beginStop({ kind: 'failure', failure: { rank, code, signal, lastError: this.ranks[rank]?.lastError.line } }, 'SIGTERM');
   }
 
   private beginStop(reason: StopReason, signal: NodeJS.Signals): void {
@@ -244,8 +258,14 @@ export class Job {
     clearTimeout(this.jobTimer);
     const running = this.ranks.filter((r) => !r.exited);
     this.stopped = running.map((r) => r.rank);
+    this.stopStartedAt = performance.now();
     if (running.length === 0) return;
     for (const r of running) r.proc.kill(signal);
+    // A stopped (SIGSTOP) rank acts on the signal only once continued; note it as a likely culprit.
+    void Promise.all(running.map(async (r) => {
+      if (await isStopped(r.proc.pid)) this.frozen.push(r.rank);
+      if (!r.exited) r.proc.kill('SIGCONT');
+    }));
     this.graceTimer = setTimeout(() => {
       const left = this.ranks.filter((x) => !x.exited).map((x) => x.rank);
       if (left.length) {
@@ -318,8 +338,15 @@ export class Job {
         summary: `tcclrun: received ${reason.signal}${tail}`,
       };
     }
+    if (this.stopStartedAt !== undefined) result.stopMs = performance.now() - this.stopStartedAt;
+    if (this.frozen.length) result.frozen = [...this.frozen].sort((a, b) => a - b);
     await out.flush();
     if (result.summary) err.write(Buffer.from(result.summary + '\n'));
+    const details: string[] = [];
+    if (result.firstFailure?.lastError) details.push(`tcclrun: rank ${result.firstFailure.rank}'s last error: ${result.firstFailure.lastError}`);
+    if (result.frozen) details.push(`tcclrun: rank${result.frozen.length > 1 ? 's' : ''} ${result.frozen.join(',')} ${result.frozen.length > 1 ? 'were' : 'was'} stopped (SIGSTOP) when the job was stopped`);
+    if (result.stopMs !== undefined && result.stopped?.length) details.push(`tcclrun: every rank exited ${fmtSeconds(result.stopMs)} after the job began stopping`);
+    if (details.length) err.write(Buffer.from(details.join('\n') + '\n'));
     await err.flush();
     return result;
   }
