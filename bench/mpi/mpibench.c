@@ -33,6 +33,7 @@ static enum op rop = SUM;
 static int root = 0, iters = 20, warmup = 5, check = 1, average = 3;
 static size_t min_bytes = 32u << 20, max_bytes = 32u << 20, step_bytes = 1u << 20, step_factor = 1;
 static const char *json_path = NULL, *transport = "vader";
+static long dump = -1; /* --dump N: print rank's input and the expected reduction for seed 1, then exit (tests) */
 
 static MPI_Datatype mpi_type(void) {
   switch (dt) {
@@ -344,7 +345,7 @@ static void parse(int argc, char **argv) {
   static struct option longopts[] = {
     {"minbytes", 1, 0, 'b'}, {"maxbytes", 1, 0, 'e'}, {"stepbytes", 1, 0, 'i'}, {"stepfactor", 1, 0, 'f'},
     {"iters", 1, 0, 'n'}, {"warmup_iters", 1, 0, 'w'}, {"check", 1, 0, 'c'}, {"datatype", 1, 0, 'd'},
-    {"op", 1, 0, 'o'}, {"root", 1, 0, 'r'}, {"average", 1, 0, 'a'}, {"json", 1, 0, 'J'}, {"transport", 1, 0, 't'}, {0, 0, 0, 0}};
+    {"op", 1, 0, 'o'}, {"root", 1, 0, 'r'}, {"average", 1, 0, 'a'}, {"json", 1, 0, 'J'}, {"transport", 1, 0, 't'}, {"dump", 1, 0, 'D'}, {0, 0, 0, 0}};
   int c;
   double s;
   while ((c = getopt_long(argc, argv, "b:e:i:f:n:w:c:d:o:r:a:J:t:", longopts, NULL)) != -1) {
@@ -373,6 +374,7 @@ static void parse(int argc, char **argv) {
       case 'a': average = atoi(optarg); if (average < 0 || average > 3) usage_exit("-a must be 0..3"); break;
       case 'J': json_path = optarg; break;
       case 't': transport = optarg; break;
+      case 'D': dump = atol(optarg); break;
       default: usage_exit("unknown option");
     }
   }
@@ -417,6 +419,22 @@ int main(int argc, char **argv) {
   char *nl = strchr(version, ','); if (nl) *nl = 0;
   char host[256] = "";
   gethostname(host, sizeof host - 1);
+
+  if (dump >= 0) {
+    /* The data contract with bench/tcclbench/data.ts, checked by test/bench/mpibench.test.ts. */
+    size_t n = (size_t)dump, w = dtype_bytes[dt];
+    unsigned char *in = malloc(n * w + 1), *ex = malloc(n * w + 1);
+    fill_input(in, n, reducing(), 1, rank, 0);
+    expected_reduction(ex, n, 1, 0);
+    printf("DUMP %d input ", rank);
+    for (size_t k = 0; k < n * w; k++) printf("%02x", in[k]);
+    printf(" expected ");
+    for (size_t k = 0; k < n * w; k++) printf("%02x", ex[k]);
+    printf("\n");
+    free(in); free(ex);
+    MPI_Finalize();
+    return 0;
+  }
 
   size_t elems = max_bytes / dtype_bytes[dt];
   size_t alloc = (elems ? elems : 1) * dtype_bytes[dt];
