@@ -5,3 +5,4 @@ export { softmaxForward, softmaxBackward } from './softmax.js';
 export { layerNormForward, layerNormBackward, rmsNormForward, rmsNormBackward, type LayerNormSaved } from './norms.js';
 export { attentionForward, attentionBackward, type AttentionShape } from './attention.js';
 export { addBias, biasGrad } from './bias.js';
+export { adamStep, type AdamConfig } from './adam.js';
