@@ -11,6 +11,7 @@ import { TcpTransport } from '../../transports/tcp/index.js';
 import { createMemoryWorld } from '../../transports/memory/index.js';
 import { ShmTransport } from '../../transports/shm/index.js';
 import { AutoTransport } from '../../transports/auto/index.js';
+import { createThreadWorld, joinedThreadWorld, ThreadTransport } from '../../transports/shm/threads.js';
 import { Communicator, DEFAULT_TIMEOUT_MS } from './communicator.js';
 import { Engine } from './engine.js';
 import { readLaunchEnv } from './env.js';
@@ -84,8 +85,11 @@ export async function init(opts: InitOptions = {}): Promise<Communicator> {
   const choice = opts.transport ?? (launch?.transport as InitOptions['transport']) ?? 'auto';
   const setup: TransportSetup = { rank, size, store, prefix: `tccl/${jobId}`, timeoutMs, host, jobId };
   const spin = spinMicros(launch?.localSize ?? size);
+  // Ranks started as threads by `tcclrun --threads` share one SharedArrayBuffer of rings.
+  const threadWorld = joinedThreadWorld();
   let transport: Transport;
   if (typeof choice === 'function') transport = choice(setup);
+  else if (threadWorld && (choice === 'shm' || choice === 'auto')) transport = new ThreadTransport({ rank, size, world: threadWorld, spinMicros: spin });
   else if (choice === 'tcp') transport = new TcpTransport(setup);
   else if (choice === 'auto') transport = new AutoTransport({ ...setup, spinMicros: spin });
   else if (choice === 'shm') transport = new ShmTransport({ ...setup, spinMicros: spin });
@@ -126,7 +130,7 @@ export async function init(opts: InitOptions = {}): Promise<Communicator> {
  * A whole world inside this process, one communicator per rank: for tests and examples.
  * 'memory' passes frames between ranks in memory; 'tcp' uses real loopback sockets.
  */
-export async function initLocalWorld(size: number, opts: { transport?: 'memory' | 'tcp' | 'shm'; timeoutMs?: number; maxUnexpectedBytes?: number; connect?: 'lazy' | 'eager' } = {}): Promise<Communicator[]> {
+export async function initLocalWorld(size: number, opts: { transport?: 'memory' | 'tcp' | 'shm' | 'threads'; timeoutMs?: number; maxUnexpectedBytes?: number; connect?: 'lazy' | 'eager' } = {}): Promise<Communicator[]> {
   if (!Number.isInteger(size) || size < 1) throw invalidArgument(`world size must be a positive integer, got ${size}`);
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   if (opts.transport === 'tcp' || opts.transport === 'shm') {
@@ -135,6 +139,13 @@ export async function initLocalWorld(size: number, opts: { transport?: 'memory' 
     const transport = opts.transport;
     return Promise.all(Array.from({ length: size }, (_, rank) =>
       init({ rank, size, store, transport, timeoutMs, host: '127.0.0.1', jobId, connect: opts.connect, maxUnexpectedBytes: opts.maxUnexpectedBytes })));
+  }
+  if (opts.transport === 'threads') {
+    // Every rank on this thread, over the rings and doorbells thread ranks use.
+    const store = new MemoryStore();
+    const world = createThreadWorld(size);
+    return Promise.all(Array.from({ length: size }, (_, rank) =>
+      init({ rank, size, store, timeoutMs, jobId: 'threads', maxUnexpectedBytes: opts.maxUnexpectedBytes, transport: () => new ThreadTransport({ rank, size, world, spinMicros: 0 }) })));
   }
   const transports = createMemoryWorld(size);
   return Promise.all(transports.map(async (transport, rank) => {

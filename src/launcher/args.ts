@@ -24,6 +24,8 @@ export interface CliOptions {
   script: string;
   /** Arguments after the script, passed through untouched. */
   scriptArgs: string[];
+  /** Run the ranks as worker_threads of one process (shared-memory rings, no native code). */
+  threads: boolean;
 }
 
 export type ParsedArgs =
@@ -51,6 +53,8 @@ Options:
   --tag-output              prefix every output line with "[rank] " (default)
   --no-prefix               pass rank output through without a prefix
   --host ADDR               address the rendezvous store listens on (default: 127.0.0.1)
+  --threads                 run the ranks as worker_threads of one process, linked by
+                            SharedArrayBuffer rings (transport shm or auto)
   -h, --help                show this help
   --version                 print the tccl version
 
@@ -88,6 +92,7 @@ export function parseArgs(argv: readonly string[], env: ParseEnv = {}): ParsedAr
   let timeout: string | undefined;
   let host: string | undefined;
   let prefix = true;
+  let threads = false;
   let i = 0;
 
   for (; i < argv.length; i++) {
@@ -104,6 +109,10 @@ export function parseArgs(argv: readonly string[], env: ParseEnv = {}): ParsedAr
     }
     if (arg === '--no-prefix') {
       prefix = false;
+      continue;
+    }
+    if (arg === '--threads') {
+      threads = true;
       continue;
     }
     // First non-option ends option parsing: it is the script.
@@ -169,6 +178,7 @@ export function parseArgs(argv: readonly string[], env: ParseEnv = {}): ParsedAr
       host: host ?? '127.0.0.1',
       script,
       scriptArgs: argv.slice(i + 1),
+      threads,
     },
   };
 }

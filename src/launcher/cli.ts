@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, UsageError, USAGE } from './args.js';
 import { Job } from './launcher.js';
+import { ThreadJob } from './threads.js';
 
 /** Exit status for command-line mistakes (getopt / argparse convention). */
 export const USAGE_EXIT_CODE = 2;
@@ -31,7 +32,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
 
-  const job = new Job({ ...parsed.options, stdinToRank0: true });
+  const job = parsed.options.threads ? new ThreadJob(parsed.options) : new Job({ ...parsed.options, stdinToRank0: true });
   // Handlers stay installed until exit: a signal during the final flush must not kill us
   // with output still buffered. They do not keep the event loop alive.
   for (const sig of FORWARDED_SIGNALS) process.on(sig, () => job.interrupt(sig));

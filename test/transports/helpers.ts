@@ -4,7 +4,7 @@ import type { Engine } from '../../src/comm/engine.js';
 import { initLocalWorld, isTcclError, type Communicator, type TcclError } from '../../src/index.js';
 import type { TypedArray } from '../../src/dtype.js';
 
-export type TransportKind = 'memory' | 'tcp' | 'shm';
+export type TransportKind = 'memory' | 'tcp' | 'shm' | 'threads';
 
 export interface WorldOptions {
   timeoutMs?: number;

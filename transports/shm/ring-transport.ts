@@ -199,7 +199,9 @@ export abstract class RingTransport implements Transport {
     if (this.spinning) return;
     this.spinning = true;
     for (const link of this.links) link?.inbound.awake();
-    this.tick();
+    // Not synchronously: the caller (a collective posting sends, then its receives) finishes
+    // first, so frames that arrive meanwhile land in posted buffers, not the unexpected queue.
+    queueMicrotask(this.tick);
   }
 
   private readonly tick = (): void => {
