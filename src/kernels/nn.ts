@@ -6,3 +6,4 @@ export { layerNormForward, layerNormBackward, rmsNormForward, rmsNormBackward, t
 export { attentionForward, attentionBackward, type AttentionShape } from './attention.js';
 export { addBias, biasGrad } from './bias.js';
 export { adamStep, type AdamConfig } from './adam.js';
+export { KernelPool, type KernelPoolOptions } from './pool/kernel-pool.js';
