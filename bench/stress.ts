@@ -2,9 +2,11 @@
 //   npx tcclrun -n 4 bench/stress.ts [count=5000] [seed=1]
 // All ranks derive the same plan from the shared seed; rank 0 prints
 //   STRESS collectives=N wrong=W seconds=S
-import { init, type DType, type ReduceOp, type Request, type TypedArray } from 'tccl';
-import { expectSameBits, movementData, rankInput, reference } from '../test/collectives/data.js';
+import { init, type Request, type TypedArray } from 'tccl';
+import { concat, dt, DTYPES, expectSameBits, movementData, opsFor, rankInput, reference } from '../test/collectives/data.js';
 import { allocArray } from '../src/kernels/view.js';
+import { bytesOf } from '../src/dtype.js';
+import { prng } from '../test/support/prng.js';
 
 const total = Number(process.argv[2] ?? 5000);
 const seed = Number(process.argv[3] ?? 1);
@@ -12,29 +14,18 @@ const comm = await init();
 const { rank, size } = comm;
 const ranks = Array.from({ length: size }, (_, r) => r);
 
-let s = seed >>> 0 || 1;
-const rnd = () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s / 2 ** 32; };
+// Same seed on every rank: all ranks derive the same plan.
+const rnd = prng(seed);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
 
-const DT: DType[] = ['float32', 'float64', 'int32', 'int8', 'uint8', 'int64', 'float16', 'bfloat16'];
-const BYTES: Record<DType, number> = { float32: 4, float64: 8, int32: 4, int8: 1, uint8: 1, int64: 8, float16: 2, bfloat16: 2 };
-const isInt = (d: DType) => d === 'int32' || d === 'int8' || d === 'uint8' || d === 'int64';
-const opsFor = (d: DType): ReduceOp[] => (isInt(d) ? ['sum', 'prod', 'min', 'max', 'avg', 'band', 'bor', 'bxor'] : ['sum', 'prod', 'min', 'max', 'avg']);
-const dt = (d: DType) => (d === 'float16' || d === 'bfloat16' ? { dtype: d } : {});
-const concat = (d: DType, parts: TypedArray[]) => {
-  const out = allocArray(d, parts.reduce((a, p) => a + p.length, 0));
-  let off = 0;
-  for (const p of parts) { (out as Float64Array).set(p as Float64Array, off); off += p.length; }
-  return out;
-};
 const KINDS = ['allreduce', 'reduceScatter', 'reduce', 'allgather', 'alltoall', 'broadcast', 'gather', 'scatter', 'allgatherv', 'barrier'] as const;
 
 /** Starts one random collective (same choice on every rank); resolves to a verify function. */
 function start(i: number): { req: Request<unknown>; verify: () => void; what: string } {
   const kind = pick(KINDS);
-  const dtype = pick(DT);
+  const dtype = pick(DTYPES);
   // Random total bytes up to 1 MiB, skewed toward small; per-rank element counts derived from it.
-  const maxElems = Math.floor((1 << 20) / BYTES[dtype]);
+  const maxElems = Math.floor((1 << 20) / bytesOf(dtype));
   const count = Math.min(maxElems, Math.floor(rnd() ** 3 * maxElems));
   const per = Math.floor(count / size);
   const op = pick(opsFor(dtype));

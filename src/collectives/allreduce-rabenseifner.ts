@@ -11,36 +11,22 @@
 import type { DType, TypedArray } from '../dtype.js';
 import { getReducer, type ReduceOp } from '../kernels/reduce.js';
 import type { CollectiveP2P } from './p2p.js';
-import { allocLike, bytesAt, evenBlocks, pow2Floor, sendrecv, sub, xrecv, xsend } from './util.js';
+import { allocLike, bytesAt, evenBlocks, foldToPow2, pow2Floor, sendrecv, sub, unfoldedRank, unfoldFromPow2 } from './util.js';
 
 export async function allreduceRabenseifner(p2p: CollectiveP2P, buf: TypedArray, dtype: DType, op: ReduceOp): Promise<void> {
   const n = p2p.size;
-  const r = p2p.rank;
   const count = buf.length;
   if (n === 1 || count === 0) return;
   const reduce = getReducer(dtype, op);
   const p = pow2Floor(n);
   const rem = n - p;
   const { displs } = evenBlocks(count, p);
-  let tmp: TypedArray;
-
-  let vr: number;
-  if (r < 2 * rem) {
-    if (r % 2 === 0) {
-      const all = bytesAt(buf, 0, count);
-      await xsend(p2p, r + 1, all);
-      await xrecv(p2p, r + 1, all);
-      return;
-    }
-    tmp = allocLike(buf, count);
-    await xrecv(p2p, r - 1, bytesAt(tmp, 0, count));
-    reduce(buf, tmp);
-    vr = r >> 1;
-  } else {
-    tmp = allocLike(buf, displs[p >> 1]); // the largest half we ever receive
-    vr = r - rem;
-  }
-  const real = (v: number) => (v < rem ? 2 * v + 1 : v + rem);
+  // The fold may need a whole buffer of scratch; the halving never more than the larger half.
+  let tmp: TypedArray | null = null;
+  const vr = await foldToPow2(p2p, buf, reduce, () => (tmp = allocLike(buf, count)));
+  if (vr < 0) return;
+  const scratch: TypedArray = tmp ?? allocLike(buf, displs[p >> 1]);
+  const real = (v: number) => unfoldedRank(v, rem);
 
   // Reduce-scatter by recursive halving; remember each round for the allgather.
   const rounds: { peer: number; keepLo: number; keepHi: number; sendLo: number; sendHi: number }[] = [];
@@ -57,8 +43,8 @@ export async function allreduceRabenseifner(p2p: CollectiveP2P, buf: TypedArray,
     const keepLen = displs[round.keepHi] - keepOff;
     const sendOff = displs[round.sendLo];
     const sendLen = displs[round.sendHi] - sendOff;
-    await sendrecv(p2p, peer, bytesAt(buf, sendOff, sendLen), peer, bytesAt(tmp, 0, keepLen));
-    reduce(sub(buf, keepOff, keepLen), sub(tmp, 0, keepLen));
+    await sendrecv(p2p, peer, bytesAt(buf, sendOff, sendLen), peer, bytesAt(scratch, 0, keepLen));
+    reduce(sub(buf, keepOff, keepLen), sub(scratch, 0, keepLen));
     rounds.push(round);
     lo = round.keepLo;
     hi = round.keepHi;
@@ -74,5 +60,5 @@ export async function allreduceRabenseifner(p2p: CollectiveP2P, buf: TypedArray,
     );
   }
 
-  if (r < 2 * rem) await xsend(p2p, r - 1, bytesAt(buf, 0, count));
+  await unfoldFromPow2(p2p, buf);
 }

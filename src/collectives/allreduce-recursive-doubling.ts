@@ -10,41 +10,25 @@
 import type { DType, TypedArray } from '../dtype.js';
 import { getReducer, type ReduceOp } from '../kernels/reduce.js';
 import type { CollectiveP2P } from './p2p.js';
-import { allocLike, bytesAt, pow2Floor, sendrecv, xrecv, xsend } from './util.js';
+import { allocLike, bytesAt, foldToPow2, pow2Floor, sendrecv, unfoldedRank, unfoldFromPow2 } from './util.js';
 
 export async function allreduceRecursiveDoubling(p2p: CollectiveP2P, buf: TypedArray, dtype: DType, op: ReduceOp): Promise<void> {
   const n = p2p.size;
-  const r = p2p.rank;
   const count = buf.length;
   if (n === 1 || count === 0) return;
   const reduce = getReducer(dtype, op);
   const p = pow2Floor(n);
   const rem = n - p;
-  const all = bytesAt(buf, 0, count);
   const tmp = allocLike(buf, count);
+  const all = bytesAt(buf, 0, count);
   const tmpBytes = bytesAt(tmp, 0, count);
 
-  // Fold the extra ranks in.
-  let vr: number;
-  if (r < 2 * rem) {
-    if (r % 2 === 0) {
-      await xsend(p2p, r + 1, all);
-      await xrecv(p2p, r + 1, all);
-      return;
-    }
-    await xrecv(p2p, r - 1, tmpBytes);
-    reduce(buf, tmp);
-    vr = r >> 1;
-  } else {
-    vr = r - rem;
-  }
-  const real = (v: number) => (v < rem ? 2 * v + 1 : v + rem);
-
+  const vr = await foldToPow2(p2p, buf, reduce, () => tmp);
+  if (vr < 0) return;
   for (let mask = 1; mask < p; mask <<= 1) {
-    const peer = real(vr ^ mask);
+    const peer = unfoldedRank(vr ^ mask, rem);
     await sendrecv(p2p, peer, all, peer, tmpBytes);
     reduce(buf, tmp);
   }
-
-  if (r < 2 * rem) await xsend(p2p, r - 1, all);
+  await unfoldFromPow2(p2p, buf);
 }

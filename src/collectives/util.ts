@@ -107,3 +107,36 @@ export function check(cond: boolean, what: string): asserts cond {
 
 const noop = (): void => {};
 const DONE: Promise<void> = Promise.resolve();
+
+/**
+ * The standard fold for non-power-of-two worlds (p = largest power of two <= n, rem = n - p):
+ * among the first 2·rem ranks each even rank hands its whole buffer to the odd rank above
+ * and waits for the result; that odd rank reduces it in. Returns this rank's virtual rank
+ * among the p survivors, or -1 when it sat out (its buffer already holds the result).
+ * `scratch` must hold at least buf.length elements when this rank is such an odd rank.
+ * With a commutative op both partners compute the same bits, so all ranks agree.
+ */
+export async function foldToPow2(p2p: CollectiveP2P, buf: TypedArray, reduce: (acc: TypedArray, other: TypedArray) => void, scratch: () => TypedArray): Promise<number> {
+  const r = p2p.rank;
+  const rem = p2p.size - pow2Floor(p2p.size);
+  if (r >= 2 * rem) return r - rem;
+  const all = bytesAt(buf, 0, buf.length);
+  if (r % 2 === 0) {
+    await xsend(p2p, r + 1, all);
+    await xrecv(p2p, r + 1, all);
+    return -1;
+  }
+  const tmp = sub(scratch(), 0, buf.length);
+  await xrecv(p2p, r - 1, bytesAt(tmp, 0, buf.length));
+  reduce(buf, tmp);
+  return r >> 1;
+}
+
+/** World rank of virtual rank `v` after foldToPow2. */
+export const unfoldedRank = (v: number, rem: number): number => (v < rem ? 2 * v + 1 : v + rem);
+
+/** The end of foldToPow2: survivors that absorbed a partner send it the result. */
+export async function unfoldFromPow2(p2p: CollectiveP2P, buf: TypedArray): Promise<void> {
+  const rem = p2p.size - pow2Floor(p2p.size);
+  if (p2p.rank < 2 * rem) await xsend(p2p, p2p.rank - 1, bytesAt(buf, 0, buf.length));
+}

@@ -177,3 +177,18 @@ function dtypeOfArray(a: TypedArray): DType {
   if (a instanceof BigInt64Array) return 'int64';
   return 'float16';
 }
+
+/** dtype option only where the array type cannot tell (halves in Uint16Array). */
+export const dt = (d: DType): { dtype?: DType } => (d === 'float16' || d === 'bfloat16' ? { dtype: d } : {});
+
+/** Concatenation of `parts` into a fresh array of dtype. */
+export function concat(dtype: DType, parts: TypedArray[]): TypedArray {
+  const total = parts.reduce((a, p) => a + p.length, 0);
+  const out = allocArray(dtype, total);
+  let off = 0;
+  for (const p of parts) {
+    (out as Float64Array).set(p as Float64Array, off);
+    off += p.length;
+  }
+  return out;
+}

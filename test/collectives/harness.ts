@@ -13,6 +13,7 @@
  * that leaves unmatched sends or receives behind fails.
  */
 import type { CollectiveP2P } from '../../src/collectives/p2p.js';
+import { prng } from '../support/prng.js';
 
 export type Mode = 'rendezvous' | 'eager';
 
@@ -31,17 +32,6 @@ export interface RunStats {
 interface PendingSend { data: Uint8Array; done: () => void; fail: (e: Error) => void }
 interface PendingRecv { data: Uint8Array; done: () => void; fail: (e: Error) => void }
 
-/** mulberry32: small seeded PRNG so a failing interleaving can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Fabric {
   readonly sends = new Map<string, PendingSend[]>();
@@ -53,7 +43,7 @@ class Fabric {
   private readonly random: () => number;
 
   constructor(readonly size: number, readonly mode: Mode, seed: number) {
-    this.random = rng(seed);
+    this.random = prng(seed);
     this.stats = { messages: new Array<number>(size).fill(0), bytes: new Array<number>(size).fill(0) };
   }
 

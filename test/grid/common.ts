@@ -6,17 +6,15 @@ import type { Communicator } from '../../src/comm/communicator.js';
 import type { DType, TypedArray } from '../../src/dtype.js';
 import type { ReduceOpName } from '../../src/kernels/reduce.js';
 import { allocArray } from '../../src/kernels/view.js';
-import { expectSameBits, movementData, reference } from '../collectives/data.js';
+import { concat, dt, expectSameBits, movementData, reference } from '../collectives/data.js';
 
-export { DTYPES, opsFor, isInt, rankInput, reference, expectSameBits, movementData } from '../collectives/data.js';
+export { DTYPES, opsFor, isInt, rankInput, reference, expectSameBits, movementData, concat, dt } from '../collectives/data.js';
 export { allocArray };
 
 /** Run fn on every rank of a local world concurrently. */
 export const onAll = <R>(comms: Communicator[], fn: (c: Communicator, rank: number) => Promise<R>): Promise<R[]> =>
   Promise.all(comms.map((c) => fn(c, c.rank)));
 
-/** dtype option only where the array type cannot tell (halves in Uint16Array). */
-export const dt = (d: DType): { dtype?: DType } => (d === 'float16' || d === 'bfloat16' ? { dtype: d } : {});
 
 const refs = new Map<string, TypedArray>();
 export function ref(dtype: DType, op: ReduceOpName, size: number, count: number): TypedArray {
@@ -36,17 +34,6 @@ export class Tally {
   }
 }
 
-/** Concatenation of `parts` into a fresh array of dtype. */
-export function concat(dtype: DType, parts: TypedArray[]): TypedArray {
-  const total = parts.reduce((a, p) => a + p.length, 0);
-  const out = allocArray(dtype, total);
-  let off = 0;
-  for (const p of parts) {
-    (out as Float64Array).set(p as Float64Array, off);
-    off += p.length;
-  }
-  return out;
-}
 
 /** alltoallv test layout: what rank r sends to rank j. */
 export const vCount = (count: number, r: number, j: number): number => (r + 2 * j + count) % (count + 2);

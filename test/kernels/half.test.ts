@@ -3,6 +3,7 @@ import {
   bf16ToF32, bf16ToF32Array, f16ToF32, f16ToF32Array, f32BitsToBf16, f32BitsToF16, f32ToBf16, f32ToBf16Array,
   f32ToF16, f32ToF16Array,
 } from '../../src/kernels/half.js';
+import { prngUint32 } from '../support/prng.js';
 
 // ---- independent references (no bit tricks): decode by formula, encode by search over all values.
 
@@ -58,16 +59,7 @@ const u32 = new Uint32Array(f32.buffer);
 const f32FromBits = (b: number) => { u32[0] = b; return f32[0]; };
 const f32Bits = (x: number) => { f32[0] = x; return u32[0]; };
 
-function seeded(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
+const seeded = prngUint32;
 
 describe('float16', () => {
   it('decodes all 65536 bit patterns exactly (incl. -0, subnormals, inf, NaN)', () => {

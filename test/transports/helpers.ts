@@ -4,7 +4,7 @@ import type { Engine } from '../../src/comm/engine.js';
 import { initLocalWorld, isTcclError, type Communicator, type TcclError } from '../../src/index.js';
 import type { TypedArray } from '../../src/dtype.js';
 
-export type TransportKind = 'memory' | 'tcp' | 'shm' | 'threads';
+export type TransportKind = 'memory' | 'tcp' | 'shm' | 'threads' | 'webrtc';
 
 export interface WorldOptions {
   timeoutMs?: number;
@@ -43,17 +43,7 @@ export class WorldTracker {
 /** The engine behind a communicator (tests only: it is a protected member). */
 export const engineOf = (c: Communicator): Engine => (c as unknown as { engine: Engine }).engine;
 
-/** Seeded deterministic PRNG (mulberry32): floats in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from '../support/prng.js';
 
 /** murmur3's 32-bit finalizer: a bijection on u32. */
 function fmix32(h: number): number {
