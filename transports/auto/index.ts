@@ -9,6 +9,8 @@ import { TcpTransport, type TcpOptions } from '../tcp/index.js';
 
 export interface AutoOptions extends TcpOptions {
   spinMicros: number;
+  /** Which host this rank is on; ranks with equal ids use shm. Default: hostIdentity(). */
+  hostId?: string;
 }
 
 /** Same value on every process of one booted machine (a hostname alone can repeat across containers). */
@@ -51,7 +53,7 @@ export class AutoTransport implements Transport {
 
   async start(sink: TransportSink): Promise<void> {
     const { store, prefix, rank, size, timeoutMs } = this.opts;
-    const me = `${hostIdentity()}|${shmAvailable() ? 'shm' : 'noshm'}`;
+    const me = `${this.opts.hostId ?? hostIdentity()}|${shmAvailable() ? 'shm' : 'noshm'}`;
     await store.set(`${prefix}/auto/host/${rank}`, me);
     const all = await Promise.all(Array.from({ length: size }, async (_, r) => (r === rank ? me : new TextDecoder().decode(await store.get(`${prefix}/auto/host/${r}`, timeoutMs)))));
     const local = me.endsWith('|shm') ? all.flatMap((h, r) => (h === me ? [r] : [])) : [rank];

@@ -89,7 +89,7 @@ export class Ring {
     return (Atomics.load(this.ctl, HEAD) - this.tail) >>> 0;
   }
 
-  /** View of up to `max` readable bytes at the read position (contiguous, so maybe fewer). */
+  /** View of `max` bytes at the read position, fewer where the data area wraps; `max` <= readable(). */
   peek(max: number): Uint8Array {
     const at = this.tail & this.mask;
     return this.data.subarray(at, at + Math.min(max, this.capacity - at));
