@@ -1,0 +1,95 @@
+// Does communication progress while a long kernel runs? Two ranks each time, in one job:
+//   comm-only      K allreduces of S bytes, back to back
+//   compute-only   M matmuls n×n×n (inline on the main thread, and on the kernel pool)
+//   overlapped     both at once: matmuls on the pool, or inline with an await between kernels
+// and report wall times with the overlap efficiency (T_comm + T_compute − T_overlapped) /
+// min(T_comm, T_compute): 1 = the shorter one is fully hidden, 0 = they ran one after the other.
+//   npm run bench:tp-overlap [-- --rounds 5 --mib 4 --allreduces 8 --n 512 --matmuls 8 --transport tcp]
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { init } from '../src/comm/init.js';
+import { matmul } from '../src/kernels/matmul.js';
+import { KernelPool } from '../src/kernels/pool/kernel-pool.js';
+
+const args = process.argv.slice(2);
+const flag = (name: string, fallback: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
+const mib = Number(flag('--mib', '4'));
+const allreduces = Number(flag('--allreduces', '8'));
+const n = Number(flag('--n', '512'));
+const matmuls = Number(flag('--matmuls', '8'));
+
+type Times = { comm: number; inline: number; pool: number; overlapPool: number; overlapInline: number };
+const median = (xs: number[]) => {
+  const s = [...xs].sort((x, y) => x - y);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const efficiency = (comm: number, compute: number, both: number) => (comm + compute - both) / Math.min(comm, compute);
+
+if (process.env.RANK !== undefined) {
+  const comm = await init();
+  const pool = new KernelPool({ threads: 1 });
+  const buf = new Float32Array((mib << 20) / 4).fill(1);
+  const a = Float32Array.from({ length: n * n }, (_, i) => Math.sin(i));
+  const b = Float32Array.from({ length: n * n }, (_, i) => Math.cos(i));
+  const c = new Float32Array(n * n);
+  const commLoop = async () => {
+    for (let i = 0; i < allreduces; i++) await comm.allreduce(buf);
+  };
+  const poolLoop = async () => {
+    for (let i = 0; i < matmuls; i++) await pool.matmul(a, b, n, n, n, c);
+  };
+  const inlineLoop = async () => {
+    for (let i = 0; i < matmuls; i++) {
+      matmul(a, b, n, n, n, c);
+      await new Promise((r) => setImmediate(r)); // what real code does between kernels: yield
+    }
+  };
+  const timed = async (f: () => Promise<unknown>) => {
+    await comm.barrier();
+    const t0 = performance.now();
+    await f();
+    return performance.now() - t0;
+  };
+  await timed(() => Promise.all([commLoop(), poolLoop()])); // warm-up: links, wasm, worker
+  const t: Times = {
+    comm: await timed(commLoop),
+    inline: await timed(inlineLoop),
+    pool: await timed(poolLoop),
+    overlapPool: await timed(() => Promise.all([commLoop(), poolLoop()])),
+    overlapInline: await timed(() => Promise.all([commLoop(), inlineLoop()])),
+  };
+  const all = await comm.allgatherObject(t);
+  if (comm.rank === 0) {
+    const worst = Object.fromEntries(Object.keys(t).map((k) => [k, Math.max(...all.map((x) => x[k as keyof Times]))]));
+    console.log(JSON.stringify(worst));
+  }
+  await pool.close();
+  await comm.close();
+} else {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const rounds = Number(flag('--rounds', '5'));
+  const transport = flag('--transport', 'tcp');
+  const samples: Times[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const out = execFileSync(process.execPath, ['bin/tcclrun.js', '-n', '2', '--no-prefix', '--transport', transport, '--timeout', '600', 'bench/tp-overlap.ts',
+      '--mib', String(mib), '--allreduces', String(allreduces), '--n', String(n), '--matmuls', String(matmuls)], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    const line = out.split('\n').find((l) => l.startsWith('{'));
+    if (!line) throw new Error(`no result:\n${out}`);
+    samples.push(JSON.parse(line) as Times);
+    process.stderr.write(`round ${r + 1}/${rounds}\n`);
+  }
+  const m = (k: keyof Times) => median(samples.map((s) => s[k]));
+  const range = (k: keyof Times) => `[${Math.min(...samples.map((s) => s[k])).toFixed(0)}–${Math.max(...samples.map((s) => s[k])).toFixed(0)}]`;
+  const effPool = samples.map((s) => efficiency(s.comm, s.pool, s.overlapPool));
+  const effInline = samples.map((s) => efficiency(s.comm, s.inline, s.overlapInline));
+  console.log(`2 ranks, ${transport}; ${allreduces} allreduces of ${mib} MiB; ${matmuls} matmuls ${n}³; ${cpus().length} cores; ${rounds} runs, median [min–max] ms of the slower rank`);
+  console.log(`  comm only                       ${m('comm').toFixed(0).padStart(6)} ${range('comm')}`);
+  console.log(`  compute only, inline            ${m('inline').toFixed(0).padStart(6)} ${range('inline')}`);
+  console.log(`  compute only, kernel pool       ${m('pool').toFixed(0).padStart(6)} ${range('pool')}`);
+  console.log(`  overlapped, kernel pool         ${m('overlapPool').toFixed(0).padStart(6)} ${range('overlapPool')}   overlap efficiency ${median(effPool).toFixed(2)} [${Math.min(...effPool).toFixed(2)}–${Math.max(...effPool).toFixed(2)}]`);
+  console.log(`  overlapped, inline (yielding)   ${m('overlapInline').toFixed(0).padStart(6)} ${range('overlapInline')}   overlap efficiency ${median(effInline).toFixed(2)} [${Math.min(...effInline).toFixed(2)}–${Math.max(...effInline).toFixed(2)}]`);
+  mkdirSync(`${root}/bench/out`, { recursive: true });
+  writeFileSync(`${root}/bench/out/tp-overlap.json`, JSON.stringify({ mib, allreduces, n, matmuls, transport, rounds, cores: cpus().length, samples, efficiencyPool: effPool, efficiencyInline: effInline }, null, 2));
+}
