@@ -38,8 +38,11 @@ export interface Transport {
   queuedBytes(peer?: number): number;
   /** Flush queued sends, say goodbye, close every link. */
   close(): Promise<void>;
-  /** Drop every link now; pending sends reject with `reason`. */
-  abort(reason: TcclError): void;
+  /**
+   * Drop every link now; pending sends reject with `reason`. May return a promise that settles
+   * once the peers were told (the store must stay open until then: it finds silent peers).
+   */
+  abort(reason: TcclError): void | Promise<void>;
 }
 
 export interface TransportInit {

@@ -187,7 +187,7 @@ export class CommunicatorBase {
     const run = (async () => {
       if (log.detailEnabled() && this.size > 1) {
         progress.phase = 'TCCL_DEBUG=DETAIL call check (a rank not heard from has not called this collective)';
-        const disagreement = await checkAgreement(bind(DESYNC_CONTEXT_BIT | this.collectiveContext, true), call);
+        const disagreement = await checkAgreement(bind(DESYNC_CONTEXT_BIT + this.collectiveContext, true), call);
         progress.phase = '';
         if (disagreement) {
           throw new TcclError('TCCL_ERR_DESYNC', `${op} seq ${seq}: ${disagreement.message}`, {

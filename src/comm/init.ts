@@ -112,8 +112,8 @@ export async function init(opts: InitOptions = {}): Promise<Communicator> {
     },
     abort(error) {
       shuttingDown = true;
-      transport.abort(error);
-      void releaseStore();
+      // Keep the store until the peers were told: it gives the addresses of peers never linked.
+      void Promise.resolve(transport.abort(error)).catch(() => undefined).finally(() => void releaseStore());
     },
   });
   // The launcher hosts the store: if it vanishes the job is over, so nothing may wait on.

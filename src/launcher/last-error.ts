@@ -5,7 +5,7 @@
 import type { Readable } from 'node:stream';
 
 const MAX_LINE = 400;
-const TCCL_LINE = /TCCL_ERR_[A-Z_]+/;
+const TCCL_LINE = /\bTCCL_ERR_[A-Z_]+: /;
 const ERROR_LINE = /^\s*(?:[A-Z]\w*Error|Error)\b.*?:\s/;
 
 export class LastError {
@@ -27,6 +27,8 @@ export class LastError {
     this.partial = (lines.pop() ?? '').slice(-MAX_LINE);
     for (const raw of lines) {
       const line = raw.trim();
+      // Node's inspect output repeats the error as `[cause]: ...` and `detail: '...'` lines.
+      if (line.startsWith('[cause]') || line.startsWith('at ')) continue;
       if (TCCL_LINE.test(line)) this.tccl = clip(line.replace(/^tccl ERROR rank \d+: /, ''));
       else if (ERROR_LINE.test(line)) this.other = clip(line);
     }

@@ -246,11 +246,11 @@ export class TcpTransport implements Transport {
     await this.closeServer();
   }
 
-  abort(reason: TcclError): void {
-    if (this.shuttingDown) return;
+  abort(reason: TcclError): Promise<void> {
+    if (this.shuttingDown) return Promise.resolve();
     this.shuttingDown = true;
     this.heartbeat.stop();
-    void this.sendAborts(reason);
+    return this.sendAborts(reason);
   }
 
   private async sendAborts(reason: TcclError): Promise<void> {
