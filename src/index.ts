@@ -12,6 +12,8 @@ export { MemoryStore } from './rendezvous/memory-store.js';
 export { FileStore } from './rendezvous/file-store.js';
 export { StoreServer } from './rendezvous/ws-server.js';
 export { connectStore } from './rendezvous/ws-client.js';
+export { JobAuth } from './auth.js';
+export { setDebugLevel, type DebugLevel } from './diag/log.js';
 export type { Transport, TransportSink } from './transport.js';
 export * from './kernels/nn.js';
 export * from './parallel/index.js';
