@@ -13,7 +13,7 @@ import { addBias, biasGrad } from '../kernels/bias.js';
 import type { ParallelGroup } from './group.js';
 import { copyToParallelRegion, gatherFromParallelRegion, gatherFromSequenceParallel } from './mappings.js';
 import { makeParam, type HasParams, type Param } from './param.js';
-import { divide, shardColumns } from './shard.js';
+import { divide, expectShape, shardColumns } from './shard.js';
 
 export interface ColumnParallelOptions {
   /** Allgather the output columns so every rank gets the full Y (default false). */
@@ -32,8 +32,8 @@ export class ColumnParallelLinear implements HasParams {
   /** `weight` is this rank's in×outLocal shard, `bias` its outLocal slice. */
   constructor(readonly group: ParallelGroup, readonly inFeatures: number, readonly outLocal: number, weight: Float32Array, bias: Float32Array | undefined, readonly opts: ColumnParallelOptions = {}) {
     const name = opts.name ?? 'column';
-    if (weight.length !== inFeatures * outLocal) throw invalidArgument(`${name}: weight shard has ${weight.length} elements, expected ${inFeatures}×${outLocal}`, { rank: group.rank, op: 'tensor-parallel' });
-    if (bias && bias.length !== outLocal) throw invalidArgument(`${name}: bias shard has ${bias.length} elements, expected ${outLocal}`, { rank: group.rank, op: 'tensor-parallel' });
+    expectShape(weight, inFeatures, outLocal, `${name}: weight shard`, group.rank);
+    if (bias) expectShape(bias, 1, outLocal, `${name}: bias shard`, group.rank);
     this.weight = makeParam(`${name}.weight`, weight);
     this.bias = bias ? makeParam(`${name}.bias`, bias) : undefined;
   }

@@ -6,7 +6,7 @@
 
 import type { Communicator } from '../comm/communicator.js';
 import { matmul, type MatmulOptions } from '../kernels/matmul.js';
-import { CommCounters, type Phase } from './counters.js';
+import { CommCounters, type CollectiveKind, type Phase } from './counters.js';
 
 /** Something that runs matmul off the main thread (KernelPool) or on it. */
 export interface MatmulRunner {
@@ -34,6 +34,13 @@ export class ParallelGroup {
   get rank(): number { return this.comm.rank; }
   get size(): number { return this.comm.size; }
 
+  /** Run one collective and count it (bytes of the logical tensor, time awaited). */
+  async timed(kind: CollectiveKind, phase: Phase, bytes: number, run: () => PromiseLike<unknown>): Promise<void> {
+    const t0 = performance.now();
+    await run();
+    this.counters.record(kind, phase, bytes, performance.now() - t0);
+  }
+
   async matmul(a: Float32Array, b: Float32Array, m: number, k: number, n: number, out?: Float32Array, opts?: MatmulOptions): Promise<Float32Array> {
     return this.runner.matmul(a, b, m, k, n, out, opts);
   }
@@ -41,9 +48,7 @@ export class ParallelGroup {
   /** In-place sum over the group; a one-rank group skips the call (TP=1 is the dense layer). */
   async allreduce(buf: Float32Array, phase: Phase): Promise<Float32Array> {
     if (this.size === 1) return buf;
-    const t0 = performance.now();
-    await this.comm.allreduce(buf, { op: 'sum', algorithm: this.opts.allreduceAlgorithm, timeoutMs: this.opts.timeoutMs });
-    this.counters.record('allreduce', phase, buf.byteLength, performance.now() - t0);
+    await this.timed('allreduce', phase, buf.byteLength, () => this.comm.allreduce(buf, { op: 'sum', algorithm: this.opts.allreduceAlgorithm, timeoutMs: this.opts.timeoutMs }));
     return buf;
   }
 
@@ -53,9 +58,7 @@ export class ParallelGroup {
       dst.set(src);
       return dst;
     }
-    const t0 = performance.now();
-    await this.comm.allgather(src, dst, { timeoutMs: this.opts.timeoutMs });
-    this.counters.record('allgather', phase, dst.byteLength, performance.now() - t0);
+    await this.timed('allgather', phase, dst.byteLength, () => this.comm.allgather(src, dst, { timeoutMs: this.opts.timeoutMs }));
     return dst;
   }
 
@@ -65,9 +68,7 @@ export class ParallelGroup {
       dst.set(src);
       return dst;
     }
-    const t0 = performance.now();
-    await this.comm.reduceScatter(src, dst, { op: 'sum', timeoutMs: this.opts.timeoutMs });
-    this.counters.record('reduceScatter', phase, src.byteLength, performance.now() - t0);
+    await this.timed('reduceScatter', phase, src.byteLength, () => this.comm.reduceScatter(src, dst, { op: 'sum', timeoutMs: this.opts.timeoutMs }));
     return dst;
   }
 }

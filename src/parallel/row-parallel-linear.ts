@@ -14,7 +14,7 @@ import { addBias, biasGrad } from '../kernels/bias.js';
 import type { ParallelGroup } from './group.js';
 import { reduceFromParallelRegion, reduceScatterToSequenceParallel, scatterToParallelRegion } from './mappings.js';
 import { makeParam, type HasParams, type Param } from './param.js';
-import { divide, shardRows } from './shard.js';
+import { divide, expectShape, shardRows } from './shard.js';
 
 export interface RowParallelOptions {
   /** X is already split by columns across ranks (default true, as after a ColumnParallelLinear). */
@@ -33,8 +33,8 @@ export class RowParallelLinear implements HasParams {
   /** `weight` is this rank's inLocal×out shard; `bias` the whole out vector. */
   constructor(readonly group: ParallelGroup, readonly inLocal: number, readonly outFeatures: number, weight: Float32Array, bias: Float32Array | undefined, readonly opts: RowParallelOptions = {}) {
     const name = opts.name ?? 'row';
-    if (weight.length !== inLocal * outFeatures) throw invalidArgument(`${name}: weight shard has ${weight.length} elements, expected ${inLocal}×${outFeatures}`, { rank: group.rank, op: 'tensor-parallel' });
-    if (bias && bias.length !== outFeatures) throw invalidArgument(`${name}: bias has ${bias.length} elements, expected ${outFeatures}`, { rank: group.rank, op: 'tensor-parallel' });
+    expectShape(weight, inLocal, outFeatures, `${name}: weight shard`, group.rank);
+    if (bias) expectShape(bias, 1, outFeatures, `${name}: bias`, group.rank);
     this.weight = makeParam(`${name}.weight`, weight);
     this.bias = bias ? makeParam(`${name}.bias`, bias, opts.sequenceParallel === true && group.size > 1) : undefined;
   }

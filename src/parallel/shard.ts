@@ -42,3 +42,8 @@ export function concatColumns(parts: readonly { data: Float32Array; cols: number
   }
   return out;
 }
+
+/** A tensor handed to a layer must have exactly rows×cols elements. */
+export function expectShape(arr: Float32Array, rows: number, cols: number, what: string, rank?: number): void {
+  if (arr.length !== rows * cols) throw invalidArgument(`${what} has ${arr.length} elements, expected ${rows}×${cols}`, { rank, op: 'tensor-parallel' });
+}

@@ -33,11 +33,7 @@ export class VocabParallelCrossEntropy {
       for (let c = 0; c < vl; c++) if (logits[r * vl + c] > m) m = logits[r * vl + c];
       max[r] = m;
     }
-    if (this.group.size > 1) {
-      const t0 = performance.now();
-      await this.group.comm.allreduce(max, { op: 'max' });
-      this.group.counters.record('allreduce', 'forward', max.byteLength, performance.now() - t0);
-    }
+    if (this.group.size > 1) await this.group.timed('allreduce', 'forward', max.byteLength, () => this.group.comm.allreduce(max, { op: 'max' }));
     const target = new Float32Array(rows);
     for (let r = 0; r < rows; r++) {
       const t = targets[r];

@@ -9,7 +9,7 @@ import { invalidArgument } from '../errors.js';
 import type { ParallelGroup } from './group.js';
 import { reduceFromParallelRegion } from './mappings.js';
 import { makeParam, type HasParams, type Param } from './param.js';
-import { divide, shardRows } from './shard.js';
+import { divide, expectShape, shardRows } from './shard.js';
 
 export class VocabParallelEmbedding implements HasParams {
   readonly weight: Param;
@@ -20,7 +20,7 @@ export class VocabParallelEmbedding implements HasParams {
   constructor(readonly group: ParallelGroup, readonly vocab: number, readonly hidden: number, weightShard: Float32Array, name = 'embedding') {
     this.vocabLocal = divide(vocab, group.size, `${name} vocabulary`, group.rank);
     this.vocabStart = group.rank * this.vocabLocal;
-    if (weightShard.length !== this.vocabLocal * hidden) throw invalidArgument(`${name}: shard has ${weightShard.length} elements, expected ${this.vocabLocal}×${hidden}`, { rank: group.rank, op: 'tensor-parallel' });
+    expectShape(weightShard, this.vocabLocal, hidden, `${name}: shard`, group.rank);
     this.weight = makeParam(`${name}.weight`, weightShard);
   }
 
