@@ -12,6 +12,7 @@ import { createMemoryWorld } from '../../transports/memory/index.js';
 import { ShmTransport } from '../../transports/shm/index.js';
 import { AutoTransport } from '../../transports/auto/index.js';
 import { createThreadWorld, joinedThreadWorld, ThreadTransport } from '../../transports/shm/threads.js';
+import { WebRtcTransport } from '../../transports/webrtc/index.js';
 import { Communicator, DEFAULT_TIMEOUT_MS } from './communicator.js';
 import { Engine } from './engine.js';
 import { readLaunchEnv } from './env.js';
@@ -28,8 +29,8 @@ export interface InitOptions {
   size?: number;
   /** Rendezvous store; default: the launcher's (TCCL_STORE_URL, TCCL_STORE_FILE, or rank 0 hosts one at MASTER_ADDR). */
   store?: Store;
-  /** 'auto' (default: shm between ranks on one host, tcp across hosts), 'tcp', 'shm', or a factory for a custom transport. */
-  transport?: 'tcp' | 'shm' | 'auto' | TransportFactory;
+  /** 'auto' (default: shm between ranks on one host, tcp across hosts), 'tcp', 'shm', 'webrtc' (data channels signalled through the store), or a factory for a custom transport. */
+  transport?: 'tcp' | 'shm' | 'webrtc' | 'auto' | TransportFactory;
   /** Default timeout for every blocking operation; env TCCL_TIMEOUT_MS; default 300 s. */
   timeoutMs?: number;
   /** 'eager' builds every link during init; 'lazy' (default) on first message to a peer. */
@@ -93,7 +94,8 @@ export async function init(opts: InitOptions = {}): Promise<Communicator> {
   else if (choice === 'tcp') transport = new TcpTransport(setup);
   else if (choice === 'auto') transport = new AutoTransport({ ...setup, spinMicros: spin });
   else if (choice === 'shm') transport = new ShmTransport({ ...setup, spinMicros: spin });
-  else throw invalidArgument(`unknown transport '${String(choice)}': expected 'auto', 'tcp' or 'shm'`);
+  else if (choice === 'webrtc') transport = new WebRtcTransport(setup);
+  else throw invalidArgument(`unknown transport '${String(choice)}': expected 'auto', 'tcp', 'shm' or 'webrtc'`);
 
   const engine = new Engine(rank, size, transport, {
     maxUnexpectedBytes: opts.maxUnexpectedBytes ?? DEFAULT_MAX_UNEXPECTED,
@@ -130,10 +132,10 @@ export async function init(opts: InitOptions = {}): Promise<Communicator> {
  * A whole world inside this process, one communicator per rank: for tests and examples.
  * 'memory' passes frames between ranks in memory; 'tcp' uses real loopback sockets.
  */
-export async function initLocalWorld(size: number, opts: { transport?: 'memory' | 'tcp' | 'shm' | 'threads'; timeoutMs?: number; maxUnexpectedBytes?: number; connect?: 'lazy' | 'eager' } = {}): Promise<Communicator[]> {
+export async function initLocalWorld(size: number, opts: { transport?: 'memory' | 'tcp' | 'shm' | 'threads' | 'webrtc'; timeoutMs?: number; maxUnexpectedBytes?: number; connect?: 'lazy' | 'eager' } = {}): Promise<Communicator[]> {
   if (!Number.isInteger(size) || size < 1) throw invalidArgument(`world size must be a positive integer, got ${size}`);
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  if (opts.transport === 'tcp' || opts.transport === 'shm') {
+  if (opts.transport === 'tcp' || opts.transport === 'shm' || opts.transport === 'webrtc') {
     const store = new MemoryStore();
     const jobId = `local-${process.pid}-${Math.random().toString(36).slice(2)}`;
     const transport = opts.transport;

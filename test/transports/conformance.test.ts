@@ -30,6 +30,8 @@ describe('tcp: simultaneous dial then close', () => {
 // Shared memory between ranks of this process (each rank maps its peers' /dev/shm segments,
 // doorbells over abstract unix sockets): the same rings and code paths as separate processes.
 transportConformance('shm');
+transportConformance('webrtc');
+transportConformance('webrtc', { connect: 'eager' });
 
 // Thread ranks' rings (SharedArrayBuffer, Atomics.waitAsync doorbells), all ranks on this thread.
 transportConformance('threads');
