@@ -15,7 +15,7 @@ const COUNTS = [0, 1, 7, 1000];
 const BIG = 2 ** 20 + 3;
 
 interface Plan {
-  transport: 'memory' | 'tcp';
+  transport: 'memory' | 'tcp' | 'webrtc';
   sizes: number[];
   /** (dtype, ops) pairs for the reduction grid. */
   reductions: [DType, ReduceOpName[]][];
@@ -35,6 +35,15 @@ const PLANS: Plan[] = [
     // The full grid runs over real loopback sockets too: it is fast enough (a few seconds).
     transport: 'tcp',
     sizes: [1, 2, 3, 4, 5, 8],
+    reductions: DTYPES.map((d) => [d, opsFor(d)]),
+    movementDtypes: DTYPES,
+    bigSizes: [2, 5],
+  },
+  {
+    // Data channels over loopback UDP (DTLS + SCTP): the full grid for sizes 1..5; the big
+    // allreduce at n=2 and n=5 only, as SCTP moves ~60 MB/s here.
+    transport: 'webrtc',
+    sizes: [1, 2, 3, 4, 5],
     reductions: DTYPES.map((d) => [d, opsFor(d)]),
     movementDtypes: DTYPES,
     bigSizes: [2, 5],
