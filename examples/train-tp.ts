@@ -2,6 +2,8 @@
 // parallelism, on a generated corpus.
 //   npx tcclrun -n 4 examples/train-tp.ts --tp 2 --dp 2 --steps 20 --seed 1
 //   npx tcclrun -n 1 examples/train-tp.ts --tp 1 --dp 1 --steps 20 --seed 1   (same losses)
+// --pool runs the matmuls on a worker thread (KernelPool), so gradient buckets and TP
+// collectives keep moving while they run; results are bitwise the same.
 // World rank = dpRank·tp + tpRank: the TP group of a replica is tp consecutive ranks
 // (Megatron's layout), made by one split; the DP group of each TP rank by another.
 // Every rank builds the same full weights from --seed and keeps its shard, so any tp × dp
@@ -9,7 +11,7 @@
 import { parseArgs } from 'node:util';
 import {
   init, ParallelGroup, DataParallel, VocabParallelEmbedding, VocabParallelCrossEntropy, ColumnParallelLinear,
-  ParallelTransformerBlock, LayerNorm, makeParam, zeroGrads, adamStep, TcclError, type Param, type BlockWeights,
+  ParallelTransformerBlock, LayerNorm, KernelPool, makeParam, zeroGrads, adamStep, TcclError, type Param, type BlockWeights,
 } from 'tccl';
 import { tinyCorpus } from './tiny-corpus.js';
 
@@ -26,9 +28,10 @@ const { values: flags } = parseArgs({
     heads: { type: 'string', default: '4' },
     'kv-heads': { type: 'string', default: '2' },
     lr: { type: 'string', default: '0.003' },
+    pool: { type: 'boolean', default: false },
   },
 });
-const int = (name: keyof typeof flags) => {
+const int = (name: Exclude<keyof typeof flags, 'pool'>) => {
   const v = Number(flags[name]);
   if (!Number.isInteger(v) || v < 1) throw new TcclError('TCCL_ERR_INVALID_ARGUMENT', `--${name} must be a positive integer, got '${String(flags[name])}'`);
   return v;
@@ -44,7 +47,8 @@ const tpRank = world.rank % tp;
 const dpRank = Math.floor(world.rank / tp);
 const tpComm = await world.split(dpRank, tpRank);
 const dpComm = await world.split(tpRank, dpRank);
-const group = new ParallelGroup(tpComm);
+const pool = flags.pool ? new KernelPool({ threads: 1 }) : undefined;
+const group = new ParallelGroup(tpComm, { runner: pool });
 
 // ---- data: characters, vocabulary padded to a multiple of 8 so any tp ≤ 8 that divides 8 splits it
 const text = tinyCorpus();
@@ -89,7 +93,7 @@ const lnFinal = new LayerNorm(hidden, { name: 'ln_f' });
 const lmHead = ColumnParallelLinear.fromFull(group, hidden, vocab, headW, undefined, { name: 'lm_head' });
 const crossEntropy = new VocabParallelCrossEntropy(group, vocab, vocab / tp);
 const params: Param[] = [...embedding.parameters(), pos, ...blocks.flatMap((b) => b.parameters()), ...lnFinal.parameters(), ...lmHead.parameters()];
-const ddp = new DataParallel(dpComm, params, { bucketBytes: 256 << 10 });
+const ddp = new DataParallel(dpComm, params, { bucketBytes: 32 << 10 }); // small model: small buckets, so several overlap backward
 const moments = params.map((p) => ({ m: new Float32Array(p.data.length), v: new Float32Array(p.data.length) }));
 
 // ---- the global batch of this step (same on every rank), of which this DP rank takes a slice
@@ -112,6 +116,7 @@ function batchFor(step: number): { ids: Int32Array; targets: Int32Array } {
 const localBatch = globalBatch / dp;
 const rows = localBatch * seq;
 const lossBuf = new Float64Array(1);
+let bucketsEarly = 0;
 const t0 = performance.now();
 for (let step = 1; step <= steps; step++) {
   zeroGrads(params);
@@ -136,6 +141,7 @@ for (let step = 1; step <= steps; step++) {
   for (let r = 0; r < rows; r++) for (let c = 0; c < hidden; c++) pos.grad[(r % seq) * hidden + c] += dh[r * hidden + c];
   embedding.backward(dh);
   ddp.markReady(pos, ...embedding.parameters());
+  bucketsEarly += ddp.stats.startedDuringBackward;
   await ddp.finish();
 
   params.forEach((p, i) => adamStep(p.data, p.grad, moments[i].m, moments[i].v, step, { lr }));
@@ -148,8 +154,9 @@ for (let step = 1; step <= steps; step++) {
 const seconds = (performance.now() - t0) / 1000;
 if (world.rank === 0) {
   const comm = group.counters.total();
-  console.log(`tokens/s ${((steps * globalBatch * seq) / seconds).toFixed(0)} (${steps} steps of ${globalBatch}×${seq} tokens in ${seconds.toFixed(2)} s; tp ${tp} dp ${dp}; ${params.reduce((n, p) => n + p.data.length, 0)} parameters on rank 0; TP collectives ${comm.count}, ${(comm.ms / 1000).toFixed(2)} s)`);
+  console.log(`tokens/s ${((steps * globalBatch * seq) / seconds).toFixed(0)} (${steps} steps of ${globalBatch}×${seq} tokens in ${seconds.toFixed(2)} s; tp ${tp} dp ${dp}; ${params.reduce((n, p) => n + p.data.length, 0)} parameters on rank 0; TP collectives ${comm.count}, ${(comm.ms / 1000).toFixed(2)} s; DP buckets started during backward ${bucketsEarly} of ${steps * ddp.stats.buckets})`);
 }
+await pool?.close();
 await tpComm.close();
 await dpComm.close();
 await world.close();
