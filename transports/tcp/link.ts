@@ -5,6 +5,9 @@ import { encodeHeader, HEADER_BYTES, type FrameHeader } from '../../src/wire/fra
 
 /** Largest slice handed to the socket at once, so one huge payload cannot swamp the queue. */
 const SLICE_BYTES = 4 << 20;
+/** Frames with payloads up to this size are copied behind their header and written as one buffer. */
+const COALESCE_MAX_BYTES = 8 << 10;
+const EMPTY = new Uint8Array(0);
 /** Reused read buffer for headers and small payloads. */
 const SCRATCH_BYTES = 256 << 10;
 /** Payload remainders at least this big are read from the socket straight into their destination. */
@@ -125,9 +128,19 @@ export class Link {
         reject(this.closeError ?? new TcclError('TCCL_ERR_PEER_LOST', 'link is closed'));
         return;
       }
-      const item: PendingSend = { header: encodeHeader(header), payload, offset: -1, resolve, reject };
+      // Small frames go out as one buffer: copying a few KiB is cheaper than writev's stream
+      // machinery (cork, chunk arrays, two write requests) on every latency-bound message.
+      let item: PendingSend;
+      if (payload.length <= COALESCE_MAX_BYTES) {
+        const frame = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
+        encodeHeader(header, frame);
+        frame.set(payload, HEADER_BYTES);
+        item = { header: frame, payload: EMPTY, offset: -1, resolve, reject };
+      } else {
+        item = { header: encodeHeader(header), payload, offset: -1, resolve, reject };
+      }
       this.queue.push(item);
-      this.queuedPayloadBytes += HEADER_BYTES + payload.length;
+      this.queuedPayloadBytes += item.header.length + item.payload.length;
       if (!this.waitingForDrain) this.pump();
     });
   }
@@ -144,11 +157,14 @@ export class Link {
       const end = Math.min(item.payload.length, start + SLICE_BYTES);
       const last = end === item.payload.length;
       const onWritten = last ? this.completion(item) : undefined;
-      if (item.offset < 0) {
+      if (item.offset < 0 && end === 0) {
+        socket.write(item.header, onWritten); // header only, or a coalesced small frame
+        this.queuedPayloadBytes -= item.header.length;
+      } else if (item.offset < 0) {
         // cork/uncork turns header + payload slice into one writev.
         socket.cork();
-        socket.write(item.header, end === 0 ? onWritten : undefined);
-        if (end > 0) socket.write(item.payload.subarray(0, end), onWritten);
+        socket.write(item.header);
+        socket.write(item.payload.subarray(0, end), onWritten);
         socket.uncork();
         this.queuedPayloadBytes -= HEADER_BYTES;
       } else {
