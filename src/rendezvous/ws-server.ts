@@ -80,24 +80,27 @@ export class StoreServer {
     // One listener per parked get/wait of this client: many are normal.
     setMaxListeners(Infinity, disconnected.signal);
     // 'hello' → ('auth' when this server authenticates) → 'ready'.
-    let stage: 'hello' | 'auth' | 'ready' = 'hello';
+    let stage: 'hello' | 'auth' | 'ready' | 'closed' = 'hello';
     let clientNonce: Uint8Array | undefined;
     let serverNonce: Uint8Array | undefined;
     const auth = this.auth;
     const closeForProtocolError = (reason: string) => {
       if (stage !== 'ready') log.warnLimited('refused-store', undefined, `store refused a client: ${reason}`);
+      stage = 'closed';
       socket.close(CLOSE_PROTOCOL_ERROR, reason);
     };
     const refuse = (reason: string) => {
       log.warnLimited('refused-store', undefined, `store refused a client: ${reason}`);
+      stage = 'closed';
       socket.close(CLOSE_POLICY_VIOLATION, reason);
     };
     const handshakeTimer = setTimeout(() => {
-      if (stage !== 'ready') refuse(`no ${stage} within ${HANDSHAKE_MS} ms`);
+      if (stage === 'hello' || stage === 'auth') refuse(`no ${stage} within ${HANDSHAKE_MS} ms`);
     }, HANDSHAKE_MS);
     handshakeTimer.unref();
 
     socket.on('close', () => {
+      if (stage === 'auth') log.warnLimited('refused-store', undefined, 'store client left during authentication: it could not verify our proof (wrong job secret?)');
       clearTimeout(handshakeTimer);
       disconnected.abort();
     });

@@ -122,7 +122,10 @@ export class TcpHandshake {
       return;
     }
     if (error && !shuttingDown) {
-      const why = error instanceof TcclError ? error.detail : error.message;
+      const ours = error instanceof TcclError && error.code === 'TCCL_ERR_PROTOCOL';
+      const why = ours ? error.detail
+        : p.theirs ? `the dialer (claiming rank ${p.peer}) left during authentication: it could not verify our proof (wrong job secret?)`
+        : `closed before authenticating (${error.message})`;
       log.warnLimited('refused-tcp', this.rank, `refused connection from ${p.addr}: ${why}`);
     }
   }
