@@ -3,6 +3,7 @@ import { TcclError, invalidArgument } from '../errors.js';
 import { MemoryStore } from '../rendezvous/memory-store.js';
 import type { Store } from '../rendezvous/store.js';
 import { JobAuth } from '../auth.js';
+import * as log from '../diag/log.js';
 import { connectStore, type WsStore } from '../rendezvous/ws-client.js';
 import { StoreServer } from '../rendezvous/ws-server.js';
 import { FileStore } from '../rendezvous/file-store.js';
@@ -59,6 +60,7 @@ function spinMicros(localRanks: number): number {
  * communicator. With no launcher and no options this is a one-rank world (MPI singleton).
  */
 export async function init(opts: InitOptions = {}): Promise<Communicator> {
+  const initStarted = performance.now();
   const launch = readLaunchEnv();
   const rank = opts.rank ?? launch?.rank ?? 0;
   const size = opts.size ?? launch?.size ?? 1;
@@ -125,6 +127,7 @@ export async function init(opts: InitOptions = {}): Promise<Communicator> {
   });
   await transport.start(engine);
   if (opts.connect === 'eager') await transport.connectAll(timeoutMs);
+  log.info(rank, `init: rank ${rank} of ${size} (${launch?.launcher ?? 'no launcher'}), transport ${transport.name}, job ${jobId}, timeout ${timeoutMs} ms, ${opts.connect ?? 'lazy'} links, ready in ${(performance.now() - initStarted).toFixed(1)} ms`);
   return world;
 }
 
