@@ -11,21 +11,15 @@ import { init } from '../src/comm/init.js';
 import { ParallelGroup } from '../src/parallel/group.js';
 import { ParallelMLP } from '../src/parallel/parallel-mlp.js';
 import { zeroGrads } from '../src/parallel/param.js';
+import { flag, median, reportAndClose } from './tp-common.js';
 
-const args = process.argv.slice(2);
-const flag = (name: string, fallback: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
 const rows = Number(flag('--rows', '256'));
 const hidden = Number(flag('--hidden', '512'));
 const ffn = Number(flag('--ffn', '2048'));
 const iters = Number(flag('--iters', '8'));
 
-interface RankResult { iterMs: number; commMs: number }
 interface RunResult { P: number; iterMs: number; commFraction: number; tokensPerS: number; gflops: number }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((x, y) => x - y);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 if (process.env.RANK !== undefined) {
   // ---- one rank
@@ -50,15 +44,14 @@ if (process.env.RANK !== undefined) {
       commMs.push(group.counters.total().ms);
     }
   }
-  const all = await comm.allgatherObject<RankResult>({ iterMs: median(iterMs), commMs: median(commMs) });
-  if (comm.rank === 0) {
-    const slowest = Math.max(...all.map((r) => r.iterMs));
-    const commFraction = all.reduce((s, r) => s + r.commMs / r.iterMs, 0) / all.length;
+  const all = await reportAndClose(comm, new Float64Array([median(iterMs), median(commMs)]));
+  if (all) {
+    const slowest = Math.max(...all.map((r) => r[0]));
+    const commFraction = all.reduce((s, r) => s + r[1] / r[0], 0) / all.length;
     const flops = 3 * 2 * 2 * rows * hidden * ffn; // forward: 2 matmuls; backward: 4
     const result: RunResult = { P: comm.size, iterMs: slowest, commFraction, tokensPerS: rows / (slowest / 1e3), gflops: flops / (slowest / 1e3) / 1e9 };
     console.log(JSON.stringify(result));
   }
-  await comm.close();
 } else {
   // ---- driver
   const root = fileURLToPath(new URL('..', import.meta.url));

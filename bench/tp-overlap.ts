@@ -12,19 +12,14 @@ import { fileURLToPath } from 'node:url';
 import { init } from '../src/comm/init.js';
 import { matmul } from '../src/kernels/matmul.js';
 import { KernelPool } from '../src/kernels/pool/kernel-pool.js';
+import { flag, median, reportAndClose } from './tp-common.js';
 
-const args = process.argv.slice(2);
-const flag = (name: string, fallback: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
 const mib = Number(flag('--mib', '4'));
 const allreduces = Number(flag('--allreduces', '8'));
 const n = Number(flag('--n', '512'));
 const matmuls = Number(flag('--matmuls', '8'));
 
 type Times = { comm: number; inline: number; pool: number; overlapPool: number; overlapInline: number };
-const median = (xs: number[]) => {
-  const s = [...xs].sort((x, y) => x - y);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const efficiency = (comm: number, compute: number, both: number) => (comm + compute - both) / Math.min(comm, compute);
 
 if (process.env.RANK !== undefined) {
@@ -60,13 +55,13 @@ if (process.env.RANK !== undefined) {
     overlapPool: await timed(() => Promise.all([commLoop(), poolLoop()])),
     overlapInline: await timed(() => Promise.all([commLoop(), inlineLoop()])),
   };
-  const all = await comm.allgatherObject(t);
-  if (comm.rank === 0) {
-    const worst = Object.fromEntries(Object.keys(t).map((k) => [k, Math.max(...all.map((x) => x[k as keyof Times]))]));
+  const keys = Object.keys(t) as (keyof Times)[];
+  const all = await reportAndClose(comm, Float64Array.from(keys, (k) => t[k]));
+  await pool.close();
+  if (all) {
+    const worst = Object.fromEntries(keys.map((k, i) => [k, Math.max(...all.map((x) => x[i]))]));
     console.log(JSON.stringify(worst));
   }
-  await pool.close();
-  await comm.close();
 } else {
   const root = fileURLToPath(new URL('..', import.meta.url));
   const rounds = Number(flag('--rounds', '5'));
