@@ -1,6 +1,8 @@
-// tccl_shm: the two things Node cannot do by itself for the shared-memory transport:
-// map a POSIX shared-memory segment as an ArrayBuffer, and unlink one by name.
-// Everything else (rings, doorbells, liveness) lives in TypeScript.
+// tccl_shm: what Node cannot do by itself for the shared-memory transport: map a POSIX
+// shared-memory segment as an ArrayBuffer, unlink one by name, and copy a large payload
+// straight out of a peer process (Linux cross-memory attach, as Open MPI's vader does), so
+// big messages take one copy instead of two through the ring.
+// Everything else (rings, doorbells, liveness, the protocol) lives in TypeScript.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define NAME_MAX_BYTES 240
@@ -104,10 +107,80 @@ static napi_value unlink_segment(napi_env env, napi_callback_info info) {
   return throw_errno(env, "cannot unlink shared-memory segment", name, errno);
 }
 
+static int view_bytes(napi_env env, napi_value v, uint8_t** data, size_t* len) {
+  bool is_ta = false;
+  napi_is_typedarray(env, v, &is_ta);
+  if (!is_ta) {
+    napi_throw_type_error(env, NULL, "expected a typed array");
+    return 0;
+  }
+  napi_typedarray_type type;
+  size_t count = 0, offset = 0;
+  void* base = NULL;
+  napi_value ab;
+  if (napi_get_typedarray_info(env, v, &type, &count, &base, &ab, &offset) != napi_ok) return 0;
+  size_t elem = type == napi_int8_array || type == napi_uint8_array || type == napi_uint8_clamped_array ? 1
+      : type == napi_int16_array || type == napi_uint16_array ? 2
+      : type == napi_int32_array || type == napi_uint32_array || type == napi_float32_array ? 4 : 8;
+  *data = (uint8_t*)base;  // already points at the view's first element
+  *len = count * elem;
+  return 1;
+}
+
+// address(view): where the view's bytes live in this process (a peer pulls from there).
+// Large typed arrays are off-heap and never move.
+static napi_value address_of(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  uint8_t* data;
+  size_t len;
+  if (argc < 1 || !view_bytes(env, argv[0], &data, &len)) return NULL;
+  napi_value out;
+  napi_create_bigint_uint64(env, (uint64_t)(uintptr_t)data, &out);
+  return out;
+}
+
+// pull(pid, address, dest): copy dest.byteLength bytes from `address` in process `pid`
+// into dest with process_vm_readv (one copy, no ring). Throws with errno on failure.
+static napi_value pull(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t pid = 0;
+  uint64_t remote = 0;
+  bool lossless = true;
+  uint8_t* data;
+  size_t len;
+  if (argc < 3 || napi_get_value_int32(env, argv[0], &pid) != napi_ok || napi_get_value_bigint_uint64(env, argv[1], &remote, &lossless) != napi_ok) {
+    napi_throw_type_error(env, NULL, "pull(pid: number, address: bigint, dest: TypedArray)");
+    return NULL;
+  }
+  if (!view_bytes(env, argv[2], &data, &len)) return NULL;
+  size_t done = 0;
+  while (done < len) {
+    struct iovec local = {data + done, len - done};
+    struct iovec far = {(void*)(uintptr_t)(remote + done), len - done};
+    ssize_t n = process_vm_readv(pid, &local, 1, &far, 1, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      char what[64];
+      snprintf(what, sizeof what, "pid %d", pid);
+      return throw_errno(env, "cannot read the payload from", what, n < 0 ? errno : EFAULT);
+    }
+    done += (size_t)n;
+  }
+  napi_value out;
+  napi_create_double(env, (double)done, &out);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"map", NULL, map_segment, NULL, NULL, NULL, napi_default, NULL},
     {"unlink", NULL, unlink_segment, NULL, NULL, NULL, napi_default, NULL},
+    {"address", NULL, address_of, NULL, NULL, NULL, napi_default, NULL},
+    {"pull", NULL, pull, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

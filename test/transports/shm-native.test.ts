@@ -1,6 +1,8 @@
 // The native addon (build/Release/tccl_shm.node, built by `npm install`) and the launcher's
 // segment cleanup, against the real /dev/shm.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createInterface } from 'node:readline';
 import { readdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { removeJobSegments } from '../../src/launcher/shm-cleanup.js';
@@ -67,6 +69,39 @@ describe('shm addon', () => {
     new Uint8Array(a)[10] = 5;
     expect(new Uint8Array(a)[10]).toBe(5);
     expect(addon.unlink(name)).toBe(false);
+  });
+});
+
+describe('single-copy pull (process_vm_readv)', () => {
+  it("copies bytes straight out of another process's buffer, given its pid and the address the addon reported there", async () => {
+    const addonPath = new URL('../../build/Release/tccl_shm.node', import.meta.url).pathname;
+    const child = spawn(process.execPath, ['-e', `
+      const a = require(${JSON.stringify(addonPath)});
+      const buf = new Uint8Array(1 << 20);
+      for (let i = 0; i < buf.length; i++) buf[i] = (i * 13) & 255;
+      console.log(process.pid, a.address(buf.subarray(1000)).toString());
+      process.stdin.on('data', () => process.exit(0));
+    `], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      const [line] = await createInterface({ input: child.stdout })[Symbol.asyncIterator]().next().then((r) => [r.value as string]);
+      const [pid, address] = line.split(' ');
+      const dest = new Uint8Array(5000);
+      expect(shmAddon().pull(Number(pid), BigInt(address), dest)).toBe(5000);
+      expect(dest.every((b, i) => b === (((i + 1000) * 13) & 255))).toBe(true);
+      // A view's offset is honoured on our side too.
+      const big = new Uint8Array(100);
+      shmAddon().pull(Number(pid), BigInt(address), big.subarray(10, 20));
+      expect([...big.subarray(8, 22)]).toEqual([0, 0, ...Array.from({ length: 10 }, (_, i) => ((i + 1000) * 13) & 255), 0, 0]);
+    } finally {
+      child.stdin.end('x');
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
+  });
+
+  it('fails with a message naming the pid when the process is gone', async () => {
+    const child = spawn(process.execPath, ['-e', '0']);
+    await new Promise((resolve) => child.once('exit', resolve));
+    expect(() => shmAddon().pull(child.pid!, 4096n, new Uint8Array(8))).toThrow(new RegExp(`cannot read the payload from pid ${child.pid}`));
   });
 });
 

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import os from 'node:os';
 import { TcclError } from '../../src/errors.js';
@@ -16,6 +17,20 @@ export interface ShmOptions extends TransportInit {
   /** Data bytes per ring (a power of two); default by the number of local ranks, env TCCL_SHM_RING_BYTES. */
   ringBytes?: number;
   spinMicros: number;
+  /**
+   * Payloads of at least this many bytes are copied once, straight from the sender's memory
+   * (process_vm_readv), when every rank can read its peers; env TCCL_SHM_SINGLE_COPY_BYTES,
+   * 0 turns it off (two copies through the ring). Default 256 KiB.
+   */
+  singleCopyBytes?: number;
+}
+
+const DEFAULT_SINGLE_COPY_BYTES = 256 << 10;
+function singleCopyBytes(opts: ShmOptions): number {
+  const configured = process.env.TCCL_SHM_SINGLE_COPY_BYTES;
+  if (opts.singleCopyBytes !== undefined) return opts.singleCopyBytes;
+  if (configured !== undefined && configured !== '') return Math.max(0, Number(configured) || 0);
+  return DEFAULT_SINGLE_COPY_BYTES;
 }
 
 /** Ring size: big enough to pipeline large messages, small enough that 8 ranks stay modest. */
@@ -33,6 +48,18 @@ interface Doorbell {
   socket: net.Socket;
   /** The peer said hello: it has mapped every segment of this job, ours included. */
   greeted: boolean;
+  /** The peer said it can read this process's memory (single-copy path). */
+  canPull: boolean;
+}
+
+interface RankInfo {
+  host: string;
+  ring: number;
+  ranks: number[];
+  pid: number;
+  /** Address and contents of a probe buffer, so peers can test whether they may read our memory. */
+  probe: string;
+  token: string;
 }
 
 /**
@@ -54,9 +81,20 @@ export class ShmTransport extends RingTransport {
   private mapped = false;
   private segmentName = '';
   private unlinked = false;
+  private readonly pids = new Map<number, number>();
+  /** Peers whose memory this process could read during setup. */
+  private readonly readable = new Set<number>();
+  private readonly probe = randomBytes(16);
 
   constructor(private readonly opts: ShmOptions) {
-    super({ rank: opts.rank, size: opts.size, spinMicros: opts.spinMicros });
+    super({
+      rank: opts.rank, size: opts.size, spinMicros: opts.spinMicros,
+      bulk: singleCopyBytes(opts) > 0 ? {
+        minBytes: singleCopyBytes(opts),
+        address: (view) => shmAddon().address(view),
+        pull: (peer, address, dest) => { shmAddon().pull(this.pids.get(peer)!, address, dest); },
+      } : undefined,
+    });
     this.local = opts.peers ?? Array.from({ length: opts.size }, (_, r) => r);
     if (!this.local.includes(opts.rank)) throw new TcclError('TCCL_ERR_INVALID_ARGUMENT', `shm peers must include rank ${opts.rank} itself`);
     this.capacity = opts.ringBytes ?? defaultRingBytes(this.local.length);
@@ -85,10 +123,16 @@ export class ShmTransport extends RingTransport {
     }
     try {
       await this.listen();
-      await this.opts.store.set(this.infoKey(this.rank), JSON.stringify({ host: os.hostname(), ring: this.capacity, ranks: this.local }));
+      const mineInfo: RankInfo = {
+        host: os.hostname(), ring: this.capacity, ranks: [...this.local], pid: process.pid,
+        probe: addon.address(this.probe).toString(), token: this.probe.toString('hex'),
+      };
+      await this.opts.store.set(this.infoKey(this.rank), JSON.stringify(mineInfo));
       const peers = this.local.filter((p) => p !== this.rank);
       const theirs = await Promise.all(peers.map(async (p) => {
-        const info = JSON.parse(new TextDecoder().decode(await this.opts.store.get(this.infoKey(p), this.opts.timeoutMs))) as { ring: number; ranks: number[] };
+        const info = JSON.parse(new TextDecoder().decode(await this.opts.store.get(this.infoKey(p), this.opts.timeoutMs))) as RankInfo;
+        this.pids.set(p, info.pid);
+        if (this.canRead(info)) this.readable.add(p);
         if (info.ring !== this.capacity || info.ranks.join() !== this.local.join()) {
           throw new TcclError('TCCL_ERR_DESYNC', `rank ${p} set up shared memory with ring ${info.ring} B over ranks [${info.ranks}], this rank with ${this.capacity} B over [${this.local}]: set TCCL_SHM_RING_BYTES alike everywhere`, { rank: this.rank, peer: p });
         }
@@ -96,7 +140,7 @@ export class ShmTransport extends RingTransport {
       }));
       peers.forEach((p, i) => this.attach(p, new Ring(mine, this.slot(p), this.capacity), new Ring(theirs[i], this.slot(this.rank), this.capacity)));
       this.mapped = true;
-      for (const [, bell] of this.bells) this.hello(bell.socket);
+      for (const [peer, bell] of this.bells) this.hello(bell.socket, peer);
       await Promise.all(peers.filter((p) => p < this.rank).map((p) => this.dial(p)));
       await this.allGreeted(peers);
     } catch (e) {
@@ -104,7 +148,20 @@ export class ShmTransport extends RingTransport {
       throw e;
     }
     this.unlink();
+    for (const [peer, bell] of this.bells) if (bell.canPull) this.enableBulk(peer);
     this.wake(); // a peer that finished first may have written already
+  }
+
+  /** Whether process_vm_readv may read the peer (same user, no ptrace lockdown, not disabled). */
+  private canRead(info: RankInfo): boolean {
+    if (singleCopyBytes(this.opts) <= 0) return false;
+    try {
+      const got = Buffer.alloc(16);
+      shmAddon().pull(info.pid, BigInt(info.probe), got);
+      return got.toString('hex') === info.token;
+    } catch {
+      return false;
+    }
   }
 
   private listen(): Promise<void> {
@@ -122,15 +179,16 @@ export class ShmTransport extends RingTransport {
       socket.once('connect', () => {
         socket.off('error', reject);
         this.adopt(socket, peer);
-        this.hello(socket);
+        this.hello(socket, peer);
         resolve();
       });
       socket.once('error', (e) => reject(new TcclError('TCCL_ERR_PEER_LOST', `cannot reach rank ${peer}'s shm doorbell: ${e.message}`, { rank: this.rank, peer, op: 'connect' })));
     });
   }
 
-  private hello(socket: net.Socket): void {
-    socket.write(`${this.job} ${this.rank}\n`);
+  /** Hello line: job, rank, and for the receiving peer whether we can read its memory. */
+  private hello(socket: net.Socket, peer: number): void {
+    socket.write(`${this.job} ${this.rank} ${this.readable.has(peer) ? 1 : 0}\n`);
   }
 
   /** A doorbell socket: first a hello line naming the job and rank, then one byte per poke. */
@@ -146,7 +204,7 @@ export class ShmTransport extends RingTransport {
         if (line.length > 200) socket.destroy();
         return;
       }
-      const [job, rankText] = line.slice(0, nl).split(' ');
+      const [job, rankText, pullText] = line.slice(0, nl).split(' ');
       const from = Number(rankText);
       if (job !== this.job || !this.local.includes(from) || from === this.rank || (dialled >= 0 && from !== dialled)) {
         socket.destroy(); // not one of ours: another job, or a stray connection
@@ -154,11 +212,12 @@ export class ShmTransport extends RingTransport {
       }
       peer = from;
       greeted = true;
-      const bell = this.bells.get(peer) ?? { socket, greeted: false };
+      const bell = this.bells.get(peer) ?? { socket, greeted: false, canPull: false };
       bell.socket = socket;
       bell.greeted = true;
+      bell.canPull = pullText === '1';
       this.bells.set(peer, bell);
-      if (dialled < 0 && this.mapped) this.hello(socket);
+      if (dialled < 0 && this.mapped) this.hello(socket, peer);
       for (const w of this.greetWaiters.splice(0)) w();
       if (line.length > nl + 1) this.wake();
     });
@@ -169,7 +228,7 @@ export class ShmTransport extends RingTransport {
       for (const w of this.greetWaiters.splice(0)) w();
       if (!this.shuttingDown) this.peerDied(peer, 'exited or was killed (its doorbell socket closed)');
     });
-    if (dialled >= 0) this.bells.set(dialled, { socket, greeted: false });
+    if (dialled >= 0) this.bells.set(dialled, { socket, greeted: false, canPull: false });
   }
 
   private allGreeted(peers: number[]): Promise<void> {

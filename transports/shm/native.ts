@@ -9,6 +9,10 @@ export interface ShmAddon {
   map(name: string, bytes: number, create: boolean): ArrayBuffer;
   /** Remove a segment name; false if it was already gone. Mappings stay valid. */
   unlink(name: string): boolean;
+  /** Where a typed array's bytes live in this process. */
+  address(view: ArrayBufferView): bigint;
+  /** Copy dest.byteLength bytes from `address` in process `pid` into dest (process_vm_readv). */
+  pull(pid: number, address: bigint, dest: ArrayBufferView): number;
 }
 
 let addon: ShmAddon | null = null;

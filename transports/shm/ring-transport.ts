@@ -1,7 +1,7 @@
 import { TcclError } from '../../src/errors.js';
 import type { Transport, TransportSink } from '../../src/transport.js';
 import { FrameParser } from '../../src/wire/parser.js';
-import { encodeHeader, FrameKind, HEADER_BYTES, type FrameHeader } from '../../src/wire/frame.js';
+import { decodeHeader, encodeHeader, FrameKind, HEADER_BYTES, type FrameHeader } from '../../src/wire/frame.js';
 import type { Ring } from './ring.js';
 
 /**
@@ -11,6 +11,25 @@ import type { Ring } from './ring.js';
 export const DEFAULT_CHUNK_BYTES = 256 << 10;
 const CLOSE_GRACE_MS = 2000;
 const DEFAULT_MAX_PAYLOAD = 2 ** 36;
+
+/**
+ * Single-copy path for large payloads (process ranks): instead of the payload, the ring
+ * carries a descriptor (the frame header and the payload's address in the sender), the
+ * receiver copies the payload straight from the sender's memory into the posted buffer,
+ * and the send completes when the receiver reports the pull done.
+ */
+export interface BulkCopy {
+  /** Payloads at least this large take the single-copy path. */
+  minBytes: number;
+  address(view: Uint8Array): bigint;
+  /** Copy dest.length bytes from `address` in `peer`'s memory into dest; throws if it cannot. */
+  pull(peer: number, address: bigint, dest: Uint8Array): void;
+}
+
+/** Descriptor frame: the Data frame's own header, then the payload address (u64), then padding. */
+const DESCRIPTOR_BYTES = HEADER_BYTES + 8;
+/** Frame kind of descriptors inside a ring (heartbeats have no other use in shared memory). */
+const DESCRIPTOR_KIND = FrameKind.Heartbeat;
 
 export interface RingTransportOptions {
   rank: number;
@@ -23,6 +42,7 @@ export interface RingTransportOptions {
   spinMicros: number;
   chunkBytes?: number;
   maxPayloadBytes?: number;
+  bulk?: BulkCopy;
 }
 
 interface PendingSend {
@@ -32,6 +52,9 @@ interface PendingSend {
   written: number;
   resolve: () => void;
   reject: (e: TcclError) => void;
+  /** Single-copy sends: the payload the receiver pulls, and the number of its pull once written. */
+  bulk?: Uint8Array;
+  pullSeq?: number;
 }
 
 /** One peer: the ring it writes to us, the ring we write to it, and our queue of frames for it. */
@@ -45,6 +68,13 @@ interface PeerLink {
   paused: boolean;
   /** Set once the peer is gone (Goodbye, death, protocol error); the engine has been told. */
   lost: TcclError | null;
+  /** The peer can pull payloads from this process (single-copy path allowed). */
+  bulkOk: boolean;
+  /** Descriptors written so far, and the single-copy sends waiting for their pull, in order. */
+  bulkWritten: number;
+  awaitingPull: PendingSend[];
+  /** Waiters for awaitingPull to empty (close). */
+  pullDrained: (() => void)[];
 }
 
 /**
@@ -65,6 +95,7 @@ export abstract class RingTransport implements Transport {
   private readonly chunkBytes: number;
   private readonly maxPayload: number;
   private readonly spinMs: number;
+  private readonly bulk: BulkCopy | undefined;
 
   constructor(opts: RingTransportOptions) {
     this.rank = opts.rank;
@@ -73,6 +104,7 @@ export abstract class RingTransport implements Transport {
     this.chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
     this.maxPayload = opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD;
     this.spinMs = Math.max(0, opts.spinMicros) / 1000;
+    this.bulk = opts.bulk;
   }
 
   /** Wake `peer` (it is sleeping on its doorbell, or waiting for ring space). */
@@ -84,6 +116,12 @@ export abstract class RingTransport implements Transport {
     // Every ring is attached during start.
   }
 
+  /** The peer said it can pull from this process: large sends to it take the single-copy path. */
+  protected enableBulk(peer: number): void {
+    const link = this.links[peer];
+    if (link && this.bulk) link.bulkOk = true;
+  }
+
   /** Whether this transport carries traffic to `peer` (shm peers are the ranks on this host). */
   handles(peer: number): boolean {
     return this.links[peer] !== null;
@@ -92,12 +130,14 @@ export abstract class RingTransport implements Transport {
   protected attach(peer: number, inbound: Ring, outbound: Ring): void {
     const link: PeerLink = {
       peer, inbound, outbound, queue: [], queuedBytes: 0, paused: false, lost: null,
+      bulkOk: false, bulkWritten: 0, awaitingPull: [], pullDrained: [],
       parser: null as unknown as FrameParser,
     };
     link.parser = new FrameParser({
       beginFrame: (header) => (header.kind === FrameKind.Data || header.kind === FrameKind.Abort ? this.sink!.beginFrame(peer, header) : undefined),
       endFrame: (header, payload) => {
         if (header.kind === FrameKind.Goodbye) this.lose(link, new TcclError('TCCL_ERR_PEER_LOST', `rank ${peer} closed its communicator`, { rank: this.rank, peer }));
+        else if (header.kind === DESCRIPTOR_KIND) this.pullPayload(link, payload);
         else if (header.kind === FrameKind.Data || header.kind === FrameKind.Abort) this.sink!.endFrame(peer, header, payload);
       },
     }, { maxPayload: this.maxPayload, chunksAreOwned: false });
@@ -113,8 +153,17 @@ export abstract class RingTransport implements Transport {
     if (link.lost) return Promise.reject(link.lost);
     if (this.shuttingDown && header.kind === FrameKind.Data) return Promise.reject(new TcclError('TCCL_ERR_CLOSED', 'transport is closed', { rank: this.rank, peer }));
     return new Promise<void>((resolve, reject) => {
-      link.queue.push({ header: encodeHeader(header), payload, written: 0, resolve, reject });
-      link.queuedBytes += HEADER_BYTES + payload.length;
+      if (link.bulkOk && header.kind === FrameKind.Data && payload.length >= this.bulk!.minBytes) {
+        const descriptor = new Uint8Array(DESCRIPTOR_BYTES);
+        encodeHeader(header, descriptor);
+        new DataView(descriptor.buffer).setBigUint64(HEADER_BYTES, this.bulk!.address(payload), true);
+        const outer = encodeHeader({ kind: DESCRIPTOR_KIND, context: 0, source: this.rank, tag: 0, seq: 0, aux: 0, length: DESCRIPTOR_BYTES });
+        link.queue.push({ header: outer, payload: descriptor, written: 0, resolve, reject, bulk: payload });
+        link.queuedBytes += HEADER_BYTES + DESCRIPTOR_BYTES;
+      } else {
+        link.queue.push({ header: encodeHeader(header), payload, written: 0, resolve, reject });
+        link.queuedBytes += HEADER_BYTES + payload.length;
+      }
       if (link.queue.length === 1) this.pump(link);
       this.wake();
     });
@@ -147,13 +196,50 @@ export abstract class RingTransport implements Transport {
       moved = true;
       if (item.written === total) {
         link.queue.shift();
-        item.resolve();
+        if (item.bulk) {
+          // The receiver now owns reading the payload; it stays ours (untouched) until pulled.
+          item.pullSeq = link.bulkWritten = (link.bulkWritten + 1) | 0;
+          link.awaitingPull.push(item);
+        } else item.resolve();
       }
     }
     return moved;
   }
 
+  /** Single-copy sends whose payload the receiver has pulled are complete. */
+  private settlePulls(link: PeerLink): boolean {
+    const pulled = link.outbound.pulled();
+    let moved = false;
+    while (link.awaitingPull.length && ((pulled - link.awaitingPull[0].pullSeq!) | 0) >= 0) {
+      link.awaitingPull.shift()!.resolve();
+      moved = true;
+    }
+    if (!link.awaitingPull.length) for (const done of link.pullDrained.splice(0)) done();
+    return moved;
+  }
+
   // ---- receiving ---------------------------------------------------------------------------
+
+  /** A descriptor arrived: copy the payload straight from the sender into its destination. */
+  private pullPayload(link: PeerLink, descriptor: Uint8Array | null): void {
+    if (!this.bulk || !descriptor || descriptor.length !== DESCRIPTOR_BYTES) {
+      throw new TcclError('TCCL_ERR_PROTOCOL', `unexpected ${descriptor?.length ?? 0}-byte descriptor`);
+    }
+    const header = decodeHeader(descriptor, 0, this.maxPayload);
+    if (header.kind !== FrameKind.Data) throw new TcclError('TCCL_ERR_PROTOCOL', `descriptor for a frame of kind ${header.kind}`);
+    const address = new DataView(descriptor.buffer, descriptor.byteOffset).getBigUint64(HEADER_BYTES, true);
+    const dest = this.sink!.beginFrame(link.peer, header);
+    const target = dest === null ? null : (dest ?? new Uint8Array(header.length));
+    if (target) {
+      try {
+        this.bulk.pull(link.peer, address, target);
+      } catch (e) {
+        throw new TcclError('TCCL_ERR_PEER_LOST', `cannot copy a ${header.length}-byte payload from rank ${link.peer}: ${(e as Error).message}`, { rank: this.rank, peer: link.peer });
+      }
+    }
+    this.sink!.endFrame(link.peer, header, target);
+    if (link.inbound.markPulled()) this.ring(link.peer);
+  }
 
   /** Parse what the peer has published. True if anything moved. */
   private drain(link: PeerLink, evenIfPaused = false): boolean {
@@ -188,6 +274,7 @@ export abstract class RingTransport implements Transport {
     for (const link of this.links) {
       if (!link) continue;
       if (!link.lost && link.queue.length && this.pump(link)) moved = true;
+      if (link.awaitingPull.length && this.settlePulls(link)) moved = true;
       if (this.drain(link)) moved = true;
     }
     return moved;
@@ -221,6 +308,7 @@ export abstract class RingTransport implements Transport {
       if (!link || link.lost) continue;
       if (!link.paused && !link.inbound.sleep()) idle = false;
       if (link.queue.length && !link.outbound.waitForSpace()) idle = false;
+      if (link.awaitingPull.length && !link.outbound.waitForPull(link.awaitingPull[0].pullSeq!)) idle = false;
     }
     return idle;
   }
@@ -252,6 +340,8 @@ export abstract class RingTransport implements Transport {
     if (link.lost) return;
     link.lost = error;
     for (const item of link.queue.splice(0)) item.reject(error);
+    for (const item of link.awaitingPull.splice(0)) item.reject(error);
+    for (const done of link.pullDrained.splice(0)) done();
     link.queuedBytes = 0;
     if (!this.shuttingDown) this.sink?.peerLost(link.peer, error);
   }
@@ -272,7 +362,12 @@ export abstract class RingTransport implements Transport {
   protected async flushAndGoodbye(): Promise<void> {
     this.shuttingDown = true;
     const goodbye: FrameHeader = { kind: FrameKind.Goodbye, context: 0, source: this.rank, tag: 0, seq: 0, aux: 0, length: 0 };
-    const flushed = this.links.map((link) => (link && !link.lost ? this.send(link.peer, goodbye, EMPTY).catch(() => undefined) : undefined));
+    // Goodbye goes behind every queued frame; payloads the peer has yet to pull must stay
+    // readable (this process alive) until it has.
+    const flushed = this.links.flatMap((link) => (link && !link.lost ? [
+      this.send(link.peer, goodbye, EMPTY).catch(() => undefined),
+      new Promise<void>((resolve) => (link.awaitingPull.length ? link.pullDrained.push(resolve) : resolve())),
+    ] : []));
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all(flushed), new Promise((resolve) => { timer = setTimeout(resolve, CLOSE_GRACE_MS); })]);
     clearTimeout(timer);
@@ -297,6 +392,8 @@ export abstract class RingTransport implements Transport {
 
   private failLink(link: PeerLink, error: TcclError): void {
     for (const item of link.queue.splice(0)) item.reject(error);
+    for (const item of link.awaitingPull.splice(0)) item.reject(error);
+    for (const done of link.pullDrained.splice(0)) done();
     link.queuedBytes = 0;
     link.lost ??= error;
   }

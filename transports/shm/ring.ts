@@ -13,6 +13,7 @@
 export const RING_CONTROL_BYTES = 256;
 const HEAD = 0; // producer's write position
 const TAIL = 16; // consumer's read position
+const PULLED = 20; // consumer's count of payloads copied straight from the producer's memory
 const READER_SLEEPING = 32; // consumer stopped polling: producer must ring its doorbell
 const WRITER_WAITING = 48; // producer found the ring full: consumer must ring its doorbell
 
@@ -82,7 +83,28 @@ export class Ring {
     return true;
   }
 
+  /** Payloads the consumer has pulled out of the producer's memory so far (free-running). */
+  pulled(): number {
+    return Atomics.load(this.ctl, PULLED);
+  }
+
+  /** Like waitForSpace, for the pull numbered `seq`: false if it is already done. */
+  waitForPull(seq: number): boolean {
+    Atomics.store(this.ctl, WRITER_WAITING, 1);
+    if (((this.pulled() - seq) | 0) >= 0) {
+      Atomics.store(this.ctl, WRITER_WAITING, 0);
+      return false;
+    }
+    return true;
+  }
+
   // ---- consumer side ---------------------------------------------------------------------
+
+  /** One more payload pulled: the producer may reuse it. True when it waits and must be woken. */
+  markPulled(): boolean {
+    Atomics.add(this.ctl, PULLED, 1);
+    return Atomics.load(this.ctl, WRITER_WAITING) !== 0 && Atomics.exchange(this.ctl, WRITER_WAITING, 0) !== 0;
+  }
 
   /** Bytes ready to read. */
   readable(): number {
