@@ -3,7 +3,11 @@
 // (shared memory) and self,tcp, alternating, at each rank count. Prints busbw and the ratio
 // per size, checks #wrong = 0 everywhere, writes JSON, a markdown table and an SVG plot.
 //   npm run bench:compare [-- --ranks 2,4 -b 8 -e 64M --transports tcp,shm,webrtc --mpi vader,tcp
-//                            --collectives allreduce -n 10 -w 3 --rounds 1 --out bench/out/compare]
+//                            --collectives allreduce -n 10 -w 3 --iter-bytes 64M --max-for webrtc=4M
+//                            --rounds 1 --out bench/out/compare]
+// --iter-bytes trims iterations of large messages alike for every series (at least 3 timed);
+// --max-for caps the sweep of a slow transport (webrtc moves ~0.02 GB/s here: its 64 MiB sweep
+// alone would take minutes), so the whole comparison stays under 10 minutes.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -31,7 +35,13 @@ const minBytes = parseSize(flag(['-b', '--min'], '8'), '-b');
 const maxBytes = parseSize(flag(['-e', '--max'], '64M'), '-e');
 const iters = flag(['-n', '--iters'], '10');
 const warmup = flag(['-w', '--warmup'], '3');
+const iterBytes = flag(['--iter-bytes'], '64M');
 const rounds = Number(flag(['--rounds'], '1'));
+/** transport -> largest size swept for it. */
+const maxFor = new Map(list(flag(['--max-for'], 'webrtc=4M')).map((kv) => {
+  const [t, size] = kv.split('=');
+  return [t, Math.min(maxBytes, parseSize(size ?? '', `--max-for ${t}`))] as const;
+}));
 const stat = flag(['--stat'], 'median') as 'median' | 'mean';
 const outDir = flag(['--out'], join(root, 'bench/out/compare'));
 const collectives = list(flag(['--collectives', '-c'], 'allreduce'));
@@ -70,7 +80,7 @@ function runBench(cmd: string, args: string[], jsonPath: string, logPath: string
   });
 }
 
-const benchFlags = (coll: string) => [coll, '-b', String(minBytes), '-e', String(maxBytes), '-f', '2', '-n', iters, '-w', warmup, '-c', '1', '-d', 'float32', '-o', 'sum'];
+const benchFlags = (coll: string, max = maxBytes) => [coll, '-b', String(minBytes), '-e', String(max), '-f', '2', '-n', iters, '-w', warmup, '-c', '1', '-d', 'float32', '-o', 'sum', '--iter-bytes', iterBytes];
 
 /** A series: how to run the benchmark on n ranks with these tcclbench / mpibench flags. */
 interface Series { name: string; kind: 'tccl' | 'mpi'; transport: string; args: (n: number, flags: string[]) => [string, string[]] }
@@ -135,7 +145,7 @@ for (let round = 0; round < rounds; round++) {
       for (const s of order) {
         const base = `${coll}-${s.name}-n${n}-r${round}`;
         const json = join(outDir, `${base}.json`);
-        const [cmd, args] = s.args(n, [...benchFlags(coll), '-J', json]);
+        const [cmd, args] = s.args(n, [...benchFlags(coll, s.kind === 'tccl' ? maxFor.get(s.transport) : undefined), '-J', json]);
         log(`${cells.length + 1}/${total} ${s.name} ${coll} n=${n} round ${round + 1}/${rounds}`);
         const outcome = await runBench(cmd, args, json, join(outDir, `${base}.log`));
         cells.push({ series: s.name, n, coll, round, outcome });
@@ -182,7 +192,8 @@ const md: string[] = [];
 const summary: Record<string, unknown>[] = [];
 const lines: string[] = [];
 const out = (l = '') => { lines.push(l); console.log(l); };
-out(`# bench:compare: ${collectives.join(', ')}, float32 sum, ${sizeLabel(minBytes)}..${sizeLabel(maxBytes)} B, -n ${iters} -w ${warmup} -c 1, ${rounds} round(s), busbw from the per-iteration ${stat}, out-of-place`);
+out(`# bench:compare: ${collectives.join(', ')}, float32 sum, ${sizeLabel(minBytes)}..${sizeLabel(maxBytes)} B, -n ${iters} -w ${warmup} -c 1 --iter-bytes ${iterBytes}, ${rounds} round(s), busbw from the per-iteration ${stat}, out-of-place`);
+for (const [t, max] of maxFor) if (tcclList.some((s) => s.transport === t) && max < maxBytes) out(`# tccl-${t}: swept to ${sizeLabel(max)} only (--max-for ${t}=${sizeLabel(max)})`);
 for (const [name, why] of Object.entries(unavailable)) out(`# ${name}: unavailable: ${why}`);
 const groups: PlotGroup[] = [];
 for (const coll of collectives) {
@@ -223,12 +234,12 @@ const load = `load average ${loadAtStart.toFixed(1)} at start, ${loadavg()[0].to
 out(`compare finished in ${seconds.toFixed(0)} s (${cells.length} runs); ${load}`);
 
 const date = new Date().toISOString();
-const footnote = `${date.slice(0, 16)}Z, ${rounds} round(s), -n ${iters} -w ${warmup}, busbw from per-iteration ${stat}, ${load}; dashed: Open MPI. ${wrongRuns.length === 0 ? '#wrong = 0 everywhere.' : 'WRONG RESULTS: see compare.txt'}`;
+const footnote = `${date.slice(0, 16)}Z, ${rounds} round(s), -n ${iters} -w ${warmup} --iter-bytes ${iterBytes}, busbw from per-iteration ${stat}, ${load}; dashed: Open MPI. ${wrongRuns.length === 0 ? '#wrong = 0 everywhere.' : 'WRONG RESULTS: see compare.txt'}`;
 const svgPath = join(outDir, 'compare.svg');
 writeFileSync(svgPath, renderSvg(`tccl vs Open MPI: ${collectives.join(', ')} (float32 sum)`, groups, footnote));
 writeFileSync(join(outDir, 'compare.md'), md.join('\n') + '\n');
 writeFileSync(join(outDir, 'compare.txt'), lines.join('\n') + '\n');
-writeFileSync(join(outDir, 'compare.json'), JSON.stringify({ date, argv, load, stat, rounds, iters, warmup, minBytes, maxBytes, ranks, collectives, unavailable, summary, seconds, runs: cells.map((c) => ({ series: c.series, n: c.n, coll: c.coll, round: c.round, ok: c.outcome.ok, error: c.outcome.error, seconds: c.outcome.seconds, doc: c.outcome.doc })) }, null, 1) + '\n');
+writeFileSync(join(outDir, 'compare.json'), JSON.stringify({ date, argv, load, stat, rounds, iters, warmup, iterBytes, maxFor: Object.fromEntries(maxFor), minBytes, maxBytes, ranks, collectives, unavailable, summary, seconds, runs: cells.map((c) => ({ series: c.series, n: c.n, coll: c.coll, round: c.round, ok: c.outcome.ok, error: c.outcome.error, seconds: c.outcome.seconds, doc: c.outcome.doc })) }, null, 1) + '\n');
 const png = spawnSync('rsvg-convert', ['-o', join(outDir, 'compare.png'), svgPath], { stdio: 'ignore' });
 log(`wrote ${svgPath}${png.status === 0 ? ', compare.png' : ''}, compare.md, compare.txt, compare.json in ${outDir}`);
 if (wrongRuns.length > 0 || failed.length > 0) process.exitCode = 1;

@@ -9,7 +9,7 @@ import { init, type InitOptions } from 'tccl';
 import { DTYPE_BYTES, type DType } from '../src/dtype.js';
 import { isFloatDType, type ReduceOpName } from '../src/kernels/reduce.js';
 import { allocArray } from '../src/kernels/view.js';
-import { BENCH_USAGE, BenchUsageError, parseBenchArgs, sweepSizes, type BenchOptions } from './tcclbench/args.js';
+import { BENCH_USAGE, BenchUsageError, itersFor, parseBenchArgs, sweepSizes, type BenchOptions } from './tcclbench/args.js';
 import { makeStep, type StepBuffers } from './tcclbench/calls.js';
 import { countWrong } from './tcclbench/data.js';
 import { corrupt, parseInjection, type Injection } from './tcclbench/inject.js';
@@ -63,6 +63,9 @@ if (cases.length === 0) {
   process.exit(USAGE_EXIT);
 }
 
+// tccl's alltoall and sendrecv take distinct send and receive buffers (no MPI_IN_PLACE /
+// Sendrecv_replace form): aliasing them is a data race, so their in-place columns say N/A.
+const hasInPlace = options.forceInPlace || (coll !== 'alltoall' && coll !== 'sendrecv');
 const sizes = sweepSizes(options);
 const weightOf = (bytes: number) => bytes + 65536; // time per step ~ latency + bytes
 const progress = rank === 0
@@ -71,10 +74,11 @@ const progress = rank === 0
 
 const peers = await comm.allgatherObject({ pid: process.pid, host: hostname() });
 print(`# tcclbench ${coll}: tccl ${version}, transport ${transportName}, nranks ${nranks}`);
-print(`# minBytes ${options.minBytes} maxBytes ${options.maxBytes} step: ${options.stepFactor > 1 ? `${options.stepFactor}(factor)` : `${options.stepBytes}(bytes)`} warmup iters: ${options.warmup} iters: ${options.iters} validation: ${options.check} average: ${options.average}`);
+print(`# minBytes ${options.minBytes} maxBytes ${options.maxBytes} step: ${options.stepFactor > 1 ? `${options.stepFactor}(factor)` : `${options.stepBytes}(bytes)`} warmup iters: ${options.warmup} iters: ${options.iters} validation: ${options.check} average: ${options.average}${options.iterBytes ? ` iter-bytes: ${options.iterBytes}` : ''}`);
 print('#');
 for (const [r, p] of peers.entries()) print(`#  Rank ${String(r).padStart(2)} Pid ${String(p.pid).padStart(7)} on ${p.host}`);
 print('#');
+if (!hasInPlace) print(`# in-place: N/A, tccl's ${coll} needs separate send and receive buffers (--force-inplace runs it anyway)`);
 for (const line of tableHeader()) print(line);
 
 /** Combine one number per rank by -a (rank0 / avg / min / max). */
@@ -100,19 +104,20 @@ let seed = 0; // check runs use seeds 1, 2, ... (same sequence on every rank); t
 async function runPlacement(bufs: StepBuffers, dtype: DType, op: ReduceOpName, bytes: number, inPlace: boolean): Promise<PlacementResult> {
   const layout = layoutFor(coll, bytes, DTYPE_BYTES[dtype], nranks);
   const step = makeStep(comm, bufs, { coll, dtype, op, root: options.root, layout, inPlace, timeoutMs: options.timeoutMs });
+  const { iters, warmup } = itersFor(bytes, options);
   step.prepare(0);
-  for (let i = 0; i < options.warmup; i++) await step.call();
+  for (let i = 0; i < warmup; i++) await step.call();
   await comm.barrier({ timeoutMs: options.timeoutMs });
-  const times = new Float64Array(options.iters);
+  const times = new Float64Array(iters);
   const start = performance.now();
   let last = start;
-  for (let i = 0; i < options.iters; i++) {
+  for (let i = 0; i < iters; i++) {
     await step.call();
     const now = performance.now();
     times[i] = now - last;
     last = now;
   }
-  const [meanMs, medianMs] = await combine([(last - start) / options.iters, median(times)]);
+  const [meanMs, medianMs] = await combine([(last - start) / iters, median(times)]);
   const { algbw, busbw } = bandwidth(coll, layout, nranks, meanMs / 1e3);
 
   let wrong: number | null = null;
@@ -132,7 +137,7 @@ async function runPlacement(bufs: StepBuffers, dtype: DType, op: ReduceOpName, b
     wrong = (wrong ?? 0) + all[0];
     if (all[0] > 0) break; // as nccl-tests: one failing check is enough
   }
-  return { timeUs: meanMs * 1e3, medianUs: medianMs * 1e3, algbw, busbw, wrong };
+  return { timeUs: meanMs * 1e3, medianUs: medianMs * 1e3, algbw, busbw, wrong, iters };
 }
 
 const results: SizeResult[] = [];
@@ -144,7 +149,7 @@ for (const { dtype, op } of cases) {
     progress?.step(`${bytes} B ${dtype}${reducing ? ` ${op}` : ''}`);
     const layout = layoutFor(coll, bytes, DTYPE_BYTES[dtype], nranks);
     const outOfPlace = await runPlacement(bufs, dtype, op, bytes, false);
-    const inPlace = await runPlacement(bufs, dtype, op, bytes, true);
+    const inPlace = hasInPlace ? await runPlacement(bufs, dtype, op, bytes, true) : null;
     const row: SizeResult = { size: layout.sizeBytes, count: layout.paramCount, type: dtype, redop: reducing ? op : 'none', root, outOfPlace, inPlace };
     results.push(row);
     print(tableRow(row));
@@ -155,7 +160,7 @@ progress?.finish();
 
 const doc: BenchDocument = {
   tool: 'tcclbench', implementation: 'tccl', version, transport: transportName, collective: coll, nranks,
-  iters: options.iters, warmup: options.warmup, check: options.check, average: options.average,
+  iters: options.iters, warmup: options.warmup, check: options.check, average: options.average, iterBytes: options.iterBytes,
   minBytes: options.minBytes, maxBytes: options.maxBytes, stepBytes: options.stepBytes, stepFactor: options.stepFactor,
   host: hostname(), date: new Date().toISOString(), results, avgBusbw: averageBusbw(results), wrong: totalWrong(results),
 };

@@ -31,7 +31,7 @@ static enum coll coll;
 static enum dtype dt = F32;
 static enum op rop = SUM;
 static int root = 0, iters = 20, warmup = 5, check = 1, average = 3;
-static size_t min_bytes = 32u << 20, max_bytes = 32u << 20, step_bytes = 1u << 20, step_factor = 1;
+static size_t min_bytes = 32u << 20, max_bytes = 32u << 20, step_bytes = 1u << 20, step_factor = 1, iter_bytes = 0;
 static const char *json_path = NULL, *transport = "vader";
 static long dump = -1; /* --dump N: print rank's input and the expected reduction for seed 1, then exit (tests) */
 
@@ -271,25 +271,36 @@ static void combine(double *v, int n) {
   }
 }
 
-struct placement { double time_us, median_us, algbw, busbw; long wrong; };
+struct placement { double time_us, median_us, algbw, busbw; long wrong; int iters; };
+
+/* --iter-bytes: min(-n, B/size) timed iterations (>= 3), min(-w, B/size) warm-ups (>= 1), as itersFor() in args.ts. */
+static void iters_for(size_t bytes, int *it, int *wu) {
+  *it = iters; *wu = warmup;
+  if (iter_bytes == 0) return;
+  size_t fit = iter_bytes / (bytes ? bytes : 1);
+  *it = (size_t)iters < (fit > 3 ? fit : 3) ? iters : (int)(fit > 3 ? fit : 3);
+  *wu = (size_t)warmup < (fit > 1 ? fit : 1) ? warmup : (int)(fit > 1 ? fit : 1);
+}
 static uint32_t check_seed = 0;
 
 static struct placement run_placement(size_t bytes, int in_place, double *times) {
   struct layout l = layout_for(bytes);
   size_t rc;
+  int n_iters, n_warmup;
+  iters_for(bytes, &n_iters, &n_warmup);
   prepare(&l, in_place, 0, &rc);
-  for (int i = 0; i < warmup; i++) call(&l, in_place);
+  for (int i = 0; i < n_warmup; i++) call(&l, in_place);
   MPI_Barrier(MPI_COMM_WORLD);
   double start = MPI_Wtime(), last = start;
-  for (int i = 0; i < iters; i++) {
+  for (int i = 0; i < n_iters; i++) {
     call(&l, in_place);
     double now = MPI_Wtime();
     times[i] = now - last;
     last = now;
   }
-  qsort(times, iters, sizeof(double), cmp_double);
-  double med = iters % 2 ? times[iters / 2] : (times[iters / 2 - 1] + times[iters / 2]) / 2;
-  double t[2] = {(last - start) / iters, med};
+  qsort(times, n_iters, sizeof(double), cmp_double);
+  double med = n_iters % 2 ? times[n_iters / 2] : (times[n_iters / 2 - 1] + times[n_iters / 2]) / 2;
+  double t[2] = {(last - start) / n_iters, med};
   combine(t, 2);
   struct placement p;
   p.time_us = t[0] * 1e6;
@@ -297,6 +308,7 @@ static struct placement run_placement(size_t bytes, int in_place, double *times)
   p.algbw = t[0] > 0 ? (double)l.alg_bytes / 1e9 / t[0] : 0;
   p.busbw = p.algbw * bus_factor();
   p.wrong = check ? 0 : -1;
+  p.iters = n_iters;
   for (int c = 0; c < check; c++) {
     uint32_t seed = ++check_seed;
     char *res = prepare(&l, in_place, seed, &rc);
@@ -345,7 +357,7 @@ static void parse(int argc, char **argv) {
   static struct option longopts[] = {
     {"minbytes", 1, 0, 'b'}, {"maxbytes", 1, 0, 'e'}, {"stepbytes", 1, 0, 'i'}, {"stepfactor", 1, 0, 'f'},
     {"iters", 1, 0, 'n'}, {"warmup_iters", 1, 0, 'w'}, {"check", 1, 0, 'c'}, {"datatype", 1, 0, 'd'},
-    {"op", 1, 0, 'o'}, {"root", 1, 0, 'r'}, {"average", 1, 0, 'a'}, {"json", 1, 0, 'J'}, {"transport", 1, 0, 't'}, {"dump", 1, 0, 'D'}, {0, 0, 0, 0}};
+    {"op", 1, 0, 'o'}, {"root", 1, 0, 'r'}, {"average", 1, 0, 'a'}, {"json", 1, 0, 'J'}, {"transport", 1, 0, 't'}, {"dump", 1, 0, 'D'}, {"iter-bytes", 1, 0, 'I'}, {0, 0, 0, 0}};
   int c;
   double s;
   while ((c = getopt_long(argc, argv, "b:e:i:f:n:w:c:d:o:r:a:J:t:", longopts, NULL)) != -1) {
@@ -375,6 +387,7 @@ static void parse(int argc, char **argv) {
       case 'J': json_path = optarg; break;
       case 't': transport = optarg; break;
       case 'D': dump = atol(optarg); break;
+      case 'I': if ((s = parse_size(optarg)) < 0) usage_exit("bad --iter-bytes"); iter_bytes = (size_t)s; break;
       default: usage_exit("unknown option");
     }
   }
@@ -403,7 +416,7 @@ static void print_placement(const struct placement *p) {
 }
 
 static void json_placement(FILE *f, const struct placement *p) {
-  fprintf(f, "{\"timeUs\": %.17g, \"medianUs\": %.17g, \"algbw\": %.17g, \"busbw\": %.17g, \"wrong\": ", p->time_us, p->median_us, p->algbw, p->busbw);
+  fprintf(f, "{\"timeUs\": %.17g, \"medianUs\": %.17g, \"algbw\": %.17g, \"busbw\": %.17g, \"iters\": %d, \"wrong\": ", p->time_us, p->median_us, p->algbw, p->busbw, p->iters);
   if (p->wrong < 0) fprintf(f, "null}"); else fprintf(f, "%ld}", p->wrong);
 }
 
@@ -450,7 +463,9 @@ int main(int argc, char **argv) {
     printf("# mpibench %s: %s, btl %s, nranks %d\n", coll_names[coll], version, transport, nranks);
     if (step_factor > 1) printf("# minBytes %zu maxBytes %zu step: %zu(factor)", min_bytes, max_bytes, step_factor);
     else printf("# minBytes %zu maxBytes %zu step: %zu(bytes)", min_bytes, max_bytes, step_bytes);
-    printf(" warmup iters: %d iters: %d validation: %d average: %s\n#\n", warmup, iters, check, average_names[average]);
+    printf(" warmup iters: %d iters: %d validation: %d average: %s", warmup, iters, check, average_names[average]);
+    if (iter_bytes) printf(" iter-bytes: %zu", iter_bytes);
+    printf("\n#\n");
     for (int r = 0; r < nranks && r < 4096; r++) printf("#  Rank %2d Pid %7d on %s\n", r, pids[r], host);
     printf("#\n");
     printf("# %10s  %12s  %8s  %6s  %6s  %-31s  %-31s\n", "", "", "", "", "", "             out-of-place", "           in-place");
@@ -491,7 +506,7 @@ int main(int argc, char **argv) {
       time_t now = time(NULL);
       strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
       fprintf(f, "{\n \"tool\": \"mpibench\",\n \"implementation\": \"openmpi\",\n \"version\": \"%s\",\n \"transport\": \"%s\",\n", version, transport);
-      fprintf(f, " \"collective\": \"%s\",\n \"nranks\": %d,\n \"iters\": %d,\n \"warmup\": %d,\n \"check\": %d,\n \"average\": \"%s\",\n", coll_names[coll], nranks, iters, warmup, check, average_names[average]);
+      fprintf(f, " \"collective\": \"%s\",\n \"nranks\": %d,\n \"iters\": %d,\n \"warmup\": %d,\n \"check\": %d,\n \"average\": \"%s\",\n \"iterBytes\": %zu,\n", coll_names[coll], nranks, iters, warmup, check, average_names[average], iter_bytes);
       fprintf(f, " \"minBytes\": %zu,\n \"maxBytes\": %zu,\n \"stepBytes\": %zu,\n \"stepFactor\": %zu,\n \"host\": \"%s\",\n \"date\": \"%s\",\n \"results\": [\n", min_bytes, max_bytes, step_bytes, step_factor, host, date);
       for (size_t i = 0; i < nrows; i++) {
         fprintf(f, "  {\"size\": %zu, \"count\": %zu, \"type\": \"%s\", \"redop\": \"%s\", \"root\": %d, \"outOfPlace\": ", rows[i].size, rows[i].count, dtype_names[dt], redop, root_col);

@@ -42,6 +42,10 @@ export interface BenchOptions {
   timeoutMs?: number;
   /** true/false forces the progress bar on/off; undefined = only on a terminal. */
   progress?: boolean;
+  /** Cap on bytes timed per size (0 = off): fewer iterations for large messages, as OSU does. */
+  iterBytes: number;
+  /** Run in place even where tccl has no in-place form (alltoall, sendrecv). */
+  forceInPlace: boolean;
   /** Hidden: corrupt a verified result to prove the check (see inject.ts). */
   inject?: string;
 }
@@ -72,7 +76,11 @@ Options (nccl-tests' names and defaults):
   -t, --transport T        tcp | shm | webrtc | auto (default: what tcclrun set)
   -J, --json FILE          write every result as JSON to FILE
   -T, --timeout S          seconds one collective may take before it fails (default 300)
+  --iter-bytes SIZE        not in nccl-tests: per size run min(-n, SIZE / size) iterations (at
+                           least 3) and min(-w, SIZE / size) warm-ups (at least 1); 0 = off
   --progress / --no-progress   force the progress bar on stderr on or off
+  --force-inplace          also run alltoall / sendrecv in place (tccl has no in-place form of
+                           them: src and dst must not overlap; shown as N/A otherwise)
   -h, --help
 `;
 
@@ -84,7 +92,7 @@ const VALUE_FLAGS: Record<string, string> = {
   '-n': 'iters', '--iters': 'iters', '-w': 'warmup', '--warmup_iters': 'warmup', '--warmup': 'warmup',
   '-c': 'check', '--check': 'check', '-d': 'datatype', '--datatype': 'datatype', '-o': 'op', '--op': 'op',
   '-r': 'root', '--root': 'root', '-a': 'average', '--average': 'average', '-t': 'transport', '--transport': 'transport',
-  '-J': 'json', '--json': 'json', '-T': 'timeout', '--timeout': 'timeout', '--inject': 'inject',
+  '-J': 'json', '--json': 'json', '-T': 'timeout', '--timeout': 'timeout', '--inject': 'inject', '--iter-bytes': 'iterbytes',
 };
 
 /** "8", "64K", "1M", "1.5G" -> bytes (binary units, as nccl-tests). */
@@ -128,11 +136,13 @@ export function parseBenchArgs(argv: readonly string[]): ParsedBenchArgs {
   const values: Record<string, string> = {};
   let collective: string | undefined;
   let progress: boolean | undefined;
+  let forceInPlace = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '-h' || arg === '--help') return { kind: 'help' };
     if (arg === '--progress') { progress = true; continue; }
     if (arg === '--no-progress') { progress = false; continue; }
+    if (arg === '--force-inplace') { forceInPlace = true; continue; }
     if (!arg.startsWith('-')) {
       if (collective !== undefined) throw new BenchUsageError(`unexpected argument "${arg}" (the collective is already "${collective}")`);
       collective = arg;
@@ -182,9 +192,18 @@ export function parseBenchArgs(argv: readonly string[]): ParsedBenchArgs {
       json: values.json,
       timeoutMs: timeoutS === undefined ? undefined : Math.round(timeoutS * 1000),
       progress,
+      forceInPlace,
+      iterBytes: parseSize(values.iterbytes ?? '0', '--iter-bytes'),
       inject: values.inject,
     },
   };
+}
+
+/** Timed and warm-up iterations at `bytes` under --iter-bytes (mirrored in mpibench.c). */
+export function itersFor(bytes: number, o: Pick<BenchOptions, 'iters' | 'warmup' | 'iterBytes'>): { iters: number; warmup: number } {
+  if (o.iterBytes <= 0) return { iters: o.iters, warmup: o.warmup };
+  const fit = Math.floor(o.iterBytes / Math.max(bytes, 1));
+  return { iters: Math.min(o.iters, Math.max(3, fit)), warmup: Math.min(o.warmup, Math.max(1, fit)) };
 }
 
 /** The message sizes of a sweep, in nccl-tests' order. */

@@ -13,6 +13,8 @@ export interface PlacementResult {
   busbw: number;
   /** Wrong elements over all ranks and check runs; null when -c 0. */
   wrong: number | null;
+  /** Timed iterations behind the figures (fewer than -n at large sizes with --iter-bytes). */
+  iters: number;
 }
 
 export interface SizeResult {
@@ -22,7 +24,8 @@ export interface SizeResult {
   redop: string;
   root: number;
   outOfPlace: PlacementResult;
-  inPlace: PlacementResult;
+  /** null where the implementation has no in-place form (tccl: alltoall, sendrecv). */
+  inPlace: PlacementResult | null;
 }
 
 export interface BenchDocument {
@@ -38,6 +41,8 @@ export interface BenchDocument {
   warmup: number;
   check: number;
   average: string;
+  /** --iter-bytes (0 = off). */
+  iterBytes: number;
   minBytes: number;
   maxBytes: number;
   stepBytes: number;
@@ -72,7 +77,9 @@ export function tableHeader(): string[] {
 }
 
 export function tableRow(r: SizeResult): string {
-  const p = (x: PlacementResult) => `  ${formatTime(x.timeUs)}  ${bw(x.algbw)}  ${bw(x.busbw)}  ${wrongCol(x.wrong)}`;
+  const p = (x: PlacementResult | null) => (x === null
+    ? `  ${'N/A'.padStart(7)}  ${'N/A'.padStart(6)}  ${'N/A'.padStart(6)}  ${'N/A'.padStart(6)}`
+    : `  ${formatTime(x.timeUs)}  ${bw(x.algbw)}  ${bw(x.busbw)}  ${wrongCol(x.wrong)}`);
   return `  ${String(r.size).padStart(10)}  ${String(r.count).padStart(12)}  ${r.type.padStart(8)}  ${r.redop.padStart(6)}  ${String(r.root).padStart(6)}` + p(r.outOfPlace) + p(r.inPlace);
 }
 
@@ -87,13 +94,13 @@ export function tableFooter(doc: Pick<BenchDocument, 'wrong' | 'avgBusbw'>): str
 
 /** Mean busbw over every row and placement (nccl-tests' "Avg bus bandwidth"). */
 export function averageBusbw(results: readonly SizeResult[]): number {
-  if (results.length === 0) return 0;
-  return results.reduce((a, r) => a + r.outOfPlace.busbw + r.inPlace.busbw, 0) / (2 * results.length);
+  const all = results.flatMap((r) => (r.inPlace ? [r.outOfPlace, r.inPlace] : [r.outOfPlace]));
+  return all.length === 0 ? 0 : all.reduce((a, p) => a + p.busbw, 0) / all.length;
 }
 
 /** Total #wrong, or null when nothing was checked. */
 export function totalWrong(results: readonly SizeResult[]): number | null {
   let total: number | null = null;
-  for (const r of results) for (const w of [r.outOfPlace.wrong, r.inPlace.wrong]) if (w !== null) total = (total ?? 0) + w;
+  for (const r of results) for (const w of [r.outOfPlace.wrong, r.inPlace?.wrong ?? null]) if (w !== null) total = (total ?? 0) + w;
   return total;
 }

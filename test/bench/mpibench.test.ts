@@ -49,7 +49,7 @@ describe.runIf(hasMpi)('mpibench (Open MPI reference)', () => {
     expect(rows).toHaveLength(4);
     for (const row of rows) expect([row.wrongOut, row.wrongIn]).toEqual(['0', '0']);
     const doc = JSON.parse(readFileSync(json, 'utf8')) as BenchDocument;
-    expect(Object.keys(doc).sort()).toEqual(['average', 'avgBusbw', 'check', 'collective', 'date', 'host', 'implementation', 'iters', 'maxBytes', 'minBytes', 'nranks', 'results', 'stepBytes', 'stepFactor', 'tool', 'transport', 'version', 'warmup', 'wrong']);
+    expect(Object.keys(doc).sort()).toEqual(['average', 'avgBusbw', 'check', 'collective', 'date', 'host', 'implementation', 'iterBytes', 'iters', 'maxBytes', 'minBytes', 'nranks', 'results', 'stepBytes', 'stepFactor', 'tool', 'transport', 'version', 'warmup', 'wrong']);
     expect(doc).toMatchObject({ tool: 'mpibench', implementation: 'openmpi', transport: 'vader', collective: coll, nranks: 3, wrong: 0 });
     expect(doc.results.map((x) => x.size)).toEqual(rows.map((x) => x.size));
   });

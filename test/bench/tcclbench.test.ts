@@ -29,7 +29,7 @@ describe('tcclbench sweeps', () => {
     expect(doc).toMatchObject({ tool: 'tcclbench', implementation: 'tccl', collective: 'allreduce', nranks: 3, iters: 3, warmup: 1, check: 2, average: 'max', wrong: 0 });
     expect(doc.results).toHaveLength(5);
     for (const row of doc.results) {
-      for (const p of [row.outOfPlace, row.inPlace]) {
+      for (const p of [row.outOfPlace, row.inPlace!]) {
         expect(p.wrong).toBe(0);
         expect(p.timeUs).toBeGreaterThan(0);
         expect(p.medianUs).toBeGreaterThan(0);
@@ -37,7 +37,7 @@ describe('tcclbench sweeps', () => {
         expect(p.busbw).toBeCloseTo((p.algbw * 2 * 2) / 3, 9); // 2(n-1)/n
       }
     }
-    const mean = doc.results.reduce((a, x) => a + x.outOfPlace.busbw + x.inPlace.busbw, 0) / 10;
+    const mean = doc.results.reduce((a, x) => a + x.outOfPlace.busbw + x.inPlace!.busbw, 0) / 10;
     expect(doc.avgBusbw).toBeCloseTo(mean, 12);
   });
 
@@ -52,6 +52,18 @@ describe('tcclbench sweeps', () => {
     const rows = tableRows(r.stdout);
     expect(rows).toHaveLength(3);
     for (const row of rows) expect([row.redop, row.root, row.wrongOut, row.wrongIn]).toEqual([redop, rootCol, '0', '0']);
+  });
+
+  it.each(['alltoall', 'sendrecv'])('%s on 3 ranks verifies clean out of place; in place is N/A (no in-place form in tccl)', async (coll) => {
+    const json = join(dir, `${coll}.json`);
+    const r = await tcclbench(3, [coll, '-b', '12', '-e', '48K', '-f', '64', '-n', '2', '-w', '1', '-d', 'int8', '-J', json]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`# in-place: N/A, tccl's ${coll} needs separate send and receive buffers`);
+    const rows = tableRows(r.stdout);
+    expect(rows).toHaveLength(3);
+    for (const row of rows) expect([row.wrongOut, row.wrongIn]).toEqual(['0', 'N/A']);
+    const doc = readDoc(json);
+    expect(doc.results.every((x) => x.inPlace === null && x.outOfPlace.wrong === 0)).toBe(true);
   });
 
   it('every dtype x op of allreduce verifies clean on 2 ranks', async () => {
@@ -79,7 +91,7 @@ describe('tcclbench catches a wrong result', () => {
     expect(r.stdout).toContain('# Out of bounds values : 12 FAILED');
     const doc = readDoc(json);
     expect(doc.wrong).toBe(12);
-    expect(doc.results.every((x) => x.outOfPlace.wrong === 2 && x.inPlace.wrong === 2)).toBe(true);
+    expect(doc.results.every((x) => x.outOfPlace.wrong === 2 && x.inPlace!.wrong === 2)).toBe(true);
   });
 
   it('a flipped bit on one non-root rank of an allgather is caught too', async () => {

@@ -1,7 +1,7 @@
 // tcclbench's pure parts: flags, nccl-tests' byte counts and busbw factors, exact data,
 // the wrong-element count, injection, and the table format.
 import { describe, expect, it } from 'vitest';
-import { BenchUsageError, parseBenchArgs, parseSize, sweepSizes, type BenchOptions } from '../../bench/tcclbench/args.js';
+import { BenchUsageError, itersFor, parseBenchArgs, parseSize, sweepSizes, type BenchOptions } from '../../bench/tcclbench/args.js';
 import { countWrong, elementHash, expectedReduction, fmix32, inputArray } from '../../bench/tcclbench/data.js';
 import { corrupt, parseInjection } from '../../bench/tcclbench/inject.js';
 import { bandwidth, busFactor, layoutFor } from '../../bench/tcclbench/layout.js';
@@ -53,6 +53,17 @@ describe('flags', () => {
     expect([parseSize('8', 'x'), parseSize('64K', 'x'), parseSize('1.5M', 'x'), parseSize('1G', 'x')]).toEqual([8, 65536, 1572864, 1 << 30]);
     expect(sweepSizes({ minBytes: 8, maxBytes: 64, stepFactor: 2, stepBytes: 0 })).toEqual([8, 16, 32, 64]);
     expect(sweepSizes({ minBytes: 100, maxBytes: 350, stepFactor: 1, stepBytes: 100 })).toEqual([100, 200, 300]);
+  });
+
+  it('--iter-bytes trims iterations of large messages only, never below 3 timed and 1 warm-up', () => {
+    const o = { ...run(['allreduce', '-n', '10', '-w', '3', '--iter-bytes', '256M']) };
+    expect(o.iterBytes).toBe(256 << 20);
+    expect(itersFor(8, o)).toEqual({ iters: 10, warmup: 3 });
+    expect(itersFor(32 << 20, o)).toEqual({ iters: 8, warmup: 3 });
+    expect(itersFor(64 << 20, o)).toEqual({ iters: 4, warmup: 3 });
+    expect(itersFor(1 << 30, o)).toEqual({ iters: 3, warmup: 1 });
+    expect(itersFor(1 << 30, { ...o, iterBytes: 0 })).toEqual({ iters: 10, warmup: 3 });
+    expect(itersFor(1 << 30, { ...o, warmup: 0 })).toEqual({ iters: 3, warmup: 0 });
   });
 });
 
@@ -146,7 +157,7 @@ describe('verifiable data', () => {
 describe('table', () => {
   it("formats like nccl-tests' reporter", () => {
     expect([formatTime(12.345), formatTime(123.45), formatTime(12345.6)]).toEqual(['  12.35', '  123.5', '  12346']);
-    const p = { timeUs: 40.5, medianUs: 40, algbw: 0.0002, busbw: 0.0003, wrong: 0 };
+    const p = { timeUs: 40.5, medianUs: 40, algbw: 0.0002, busbw: 0.0003, wrong: 0, iters: 20 };
     const row = tableRow({ size: 8, count: 2, type: 'float32', redop: 'sum', root: -1, outOfPlace: p, inPlace: { ...p, wrong: null } });
     expect(row.trim().split(/\s+/)).toEqual(['8', '2', 'float32', 'sum', '-1', '40.50', '0.00', '0.00', '0', '40.50', '0.00', '0.00', 'N/A']);
     expect(tableHeader()[1]).toMatch(/size\s+count\s+type\s+redop\s+root\s+time\s+algbw\s+busbw\s+#wrong\s+time\s+algbw\s+busbw\s+#wrong/);
