@@ -7,6 +7,8 @@ import { buildIfStale, killStragglers, start, type Run } from '../launcher/helpe
 
 const FIXTURE = 'test/multiprocess/fixtures/fault-worker.ts';
 const HEARTBEAT_MS = 1000;
+/** tcp by default; FAULT_TRANSPORT=auto|shm|webrtc runs the same faults over another transport. */
+const TRANSPORT = process.env.FAULT_TRANSPORT ?? 'tcp';
 
 interface Detected { rank: number; at: number; code: string; peer: string; msg: string }
 
@@ -26,7 +28,7 @@ function measure(name: string, injectedAt: number, found: Detected[], stderr: st
 
 function launch(n: number, mode: string, env: NodeJS.ProcessEnv = {}): Run {
   // No --timeout: it would override TCCL_TIMEOUT_MS; afterEach stops any job left over.
-  return start(['-n', String(n), '--transport', 'tcp', FIXTURE, mode], {
+  return start(['-n', String(n), '--transport', TRANSPORT, FIXTURE, mode], {
     env: { TCCL_HEARTBEAT_MS: String(HEARTBEAT_MS), ...env },
   });
 }
@@ -38,7 +40,7 @@ afterEach(async () => {
   await killStragglers();
 });
 
-describe('fault injection over tcp (tcclrun)', () => {
+describe(`fault injection over ${TRANSPORT} (tcclrun)`, () => {
   it('kill -9 of a rank mid-allreduce: the others fail with PEER_LOST naming it, the launcher blames it and stops the job', async () => {
     const run = launch(4, 'loop');
     await run.waitFor(/LOOPING \d/, 4);
