@@ -4,6 +4,7 @@ import type { Transport, TransportInit, TransportSink } from '../../src/transpor
 import { FrameKind, type FrameHeader } from '../../src/wire/frame.js';
 import type { FrameSink } from '../../src/wire/parser.js';
 import { ChannelLink } from './channel-link.js';
+import { heartbeatIntervalFromEnv, Liveness, type LiveLink } from './liveness.js';
 import { openPeerConnection, parseIceServers, releasePeerConnection, type DataChannel, type PeerConnection } from './native.js';
 import { Signalling } from './signalling.js';
 
@@ -22,9 +23,19 @@ export interface WebRtcOptions extends TransportInit {
   highWaterBytes?: number;
   /** SCTP message size this side offers (max-message-size in its SDP); default 256 KiB. */
   maxMessageBytes?: number;
+  /**
+   * Start every link in the background at start() (default true; env TCCL_WEBRTC_PRECONNECT=0
+   * turns it off): a handshake costs store round trips, ICE and DTLS (often over 1 s, see
+   * docs/ARCHITECTURE.md), which should overlap the first collectives rather than sit in them.
+   */
+  preconnect?: boolean;
+  /** Idle-link heartbeat interval; a peer silent for 1.5 intervals is lost. Default TCCL_HEARTBEAT_MS or 15 s; 0 disables. */
+  heartbeatMs?: number;
 }
 
 const CLOSE_GRACE_MS = 2000;
+/** Delay before an orderly close (Goodbye) is reported to the engine: see lose(). */
+const ORDERLY_REPORT_MS = 2000;
 /** How long close/abort tries to reach a peer it never linked to (ICE + DTLS + SCTP handshake). */
 const FAREWELL_SETUP_MS = 3000;
 const DEFAULT_ICE_TIMEOUT_MS = 30_000;
@@ -42,6 +53,8 @@ interface PeerLink {
   pc: PeerConnection | null;
   link: ChannelLink | null;
   ready: Promise<ChannelLink> | null;
+  /** Liveness view of the open link. */
+  live: LiveLink | null;
   /** Resolves once the connection is torn down (by either side). */
   closed: Promise<void>;
   markClosed: () => void;
@@ -68,6 +81,7 @@ export class WebRtcTransport implements Transport {
   private readonly maxMessage: number;
   private shuttingDown = false;
   private watcher: Promise<void> | null = null;
+  private readonly liveness: Liveness;
 
   constructor(private readonly opts: WebRtcOptions) {
     this.rank = opts.rank;
@@ -80,11 +94,22 @@ export class WebRtcTransport implements Transport {
     this.maxPayload = opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD;
     this.highWater = opts.highWaterBytes ?? DEFAULT_HIGH_WATER;
     this.maxMessage = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE;
+    this.liveness = new Liveness(opts.rank, opts.heartbeatMs ?? heartbeatIntervalFromEnv(), () => this.openLinks());
+  }
+
+  private *openLinks(): Iterable<LiveLink> {
+    for (const p of this.peers) if (p.state === 'open' && p.live) yield p.live;
   }
 
   async start(sink: TransportSink): Promise<void> {
     this.sink = sink;
     this.watcher = this.watchRequests();
+    this.liveness.start();
+    const preconnect = this.opts.preconnect ?? process.env.TCCL_WEBRTC_PRECONNECT !== '0';
+    if (preconnect) {
+      // Failures surface on the first send to that peer (p.ready stays rejected).
+      for (let p = 0; p < this.size; p++) if (p !== this.rank) void this.linkTo(p, this.opts.timeoutMs, false, true).catch(() => undefined);
+    }
   }
 
   /** Serve link requests from peers that need us (lazy setup, farewells) until close posts 'stop'. */
@@ -193,6 +218,14 @@ export class WebRtcTransport implements Transport {
     });
     // The channel's limit is the smaller of both sides' max-message-size.
     link.setMaxMessageBytes(dc.maxMessageSize());
+    p.live = {
+      peer,
+      bytesReceived: () => pc.bytesReceived(),
+      bytesSent: () => pc.bytesSent(),
+      queuedBytes: () => link.queuedBytes,
+      sendHeartbeat: (frame) => { void link.send(frame, EMPTY).catch(() => undefined); },
+      lost: (error) => this.lose(peer, error, true),
+    };
     p.state = 'open';
     return link;
   }
@@ -223,14 +256,23 @@ export class WebRtcTransport implements Transport {
     return {
       beginFrame: (header) => (header.kind === FrameKind.Data || header.kind === FrameKind.Abort ? this.sink!.beginFrame(peer, header) : undefined),
       endFrame: (header, payload) => {
-        if (header.kind === FrameKind.Goodbye) this.lose(peer, new TcclError('TCCL_ERR_PEER_LOST', `rank ${peer} closed its communicator`), true);
+        if (header.kind === FrameKind.Goodbye) this.lose(peer, new TcclError('TCCL_ERR_PEER_LOST', `rank ${peer} closed its communicator`), true, true);
         else if (header.kind === FrameKind.Data || header.kind === FrameKind.Abort) this.sink!.endFrame(peer, header, payload);
       },
     };
   }
 
   /** Tear the link to `peer` down; tell the engine if the peer was linked and we are not closing. */
-  private lose(peer: number, error: TcclError, wasOpen: boolean): void {
+  /**
+   * `orderly`: the peer said Goodbye, so everything it sent has arrived. The engine fails every
+   * pending collective of a lost member, yet a peer may close as soon as its own part of the
+   * last collective is done, while another rank's message for that collective is still in
+   * flight on another link (or that link is still handshaking). So an orderly close is
+   * reported once no link of ours is handshaking and ORDERLY_REPORT_MS have passed: a receive
+   * that really waits on the departed peer still fails promptly. (The real fix is in the
+   * engine: an orderly close should doom only receives that name that peer.)
+   */
+  private lose(peer: number, error: TcclError, wasOpen: boolean, orderly = false): void {
     const p = this.peers[peer];
     if (p.state === 'closed') return;
     p.state = 'closed';
@@ -241,7 +283,13 @@ export class WebRtcTransport implements Transport {
     // Native callbacks may be running: release on the next turn, outside them.
     if (pc) setImmediate(() => releasePeerConnection(pc));
     p.markClosed();
-    if (wasOpen && !this.shuttingDown && this.sink) this.sink.peerLost(peer, reason);
+    if (!wasOpen || this.shuttingDown || !this.sink) return;
+    if (!orderly) return this.sink.peerLost(peer, reason);
+    const handshaking = this.peers.filter((q) => q.state === 'connecting' && q.ready).map((q) => q.ready);
+    void Promise.allSettled(handshaking).then(() => {
+      const timer = setTimeout(() => { if (!this.shuttingDown) this.sink?.peerLost(peer, reason); }, ORDERLY_REPORT_MS);
+      timer.unref();
+    });
   }
 
   pauseReceive(peer: number): void { this.peers[peer].link?.pause(); }
@@ -278,6 +326,7 @@ export class WebRtcTransport implements Transport {
    * each peer to close its side — proof our frames arrived — then release every connection.
    */
   private async farewell(header: FrameHeader, payload: Uint8Array): Promise<void> {
+    this.liveness.stop();
     await this.reachSilentPeers();
     const waits: Promise<void>[] = [];
     for (const p of this.peers) {
@@ -316,7 +365,7 @@ class CandidateOutbox {
 function newPeer(): PeerLink {
   let markClosed!: () => void;
   const closed = new Promise<void>((resolve) => { markClosed = resolve; });
-  return { state: 'none', pc: null, link: null, ready: null, closed, markClosed };
+  return { state: 'none', pc: null, link: null, ready: null, live: null, closed, markClosed };
 }
 
 function withGrace(p: Promise<void>, ms: number): Promise<void> {
