@@ -43,6 +43,13 @@ export function defaultRingBytes(localRanks: number): number {
 }
 
 const POKE = Buffer.from([1]);
+/**
+ * Each segment starts with a random token. Abstract unix sockets have no file permissions,
+ * so a doorbell hello must quote the token of the segment it connects to: only a process that
+ * could map that 0600 segment (this job's user) can know it.
+ */
+const SEGMENT_HEADER_BYTES = 64;
+const TOKEN_BYTES = 16;
 
 interface Doorbell {
   socket: net.Socket;
@@ -85,6 +92,8 @@ export class ShmTransport extends RingTransport {
   /** Peers whose memory this process could read during setup. */
   private readonly readable = new Set<number>();
   private readonly probe = randomBytes(16);
+  private readonly token = randomBytes(TOKEN_BYTES);
+  private readonly peerTokens = new Map<number, string>();
 
   constructor(private readonly opts: ShmOptions) {
     super({
@@ -108,16 +117,17 @@ export class ShmTransport extends RingTransport {
   private socketPath(rank: number): string { return `\0tccl-${this.job}-${rank}`; }
   private infoKey(rank: number): string { return `${this.opts.prefix}/shm/${rank}`; }
   /** Where, in `owner`'s segment, the ring written by `writer` sits. */
-  private slot(writer: number): number { return this.local.indexOf(writer) * ringBytes(this.capacity); }
+  private slot(writer: number): number { return SEGMENT_HEADER_BYTES + this.local.indexOf(writer) * ringBytes(this.capacity); }
 
   async start(sink: TransportSink): Promise<void> {
     this.sink = sink;
     const addon = shmAddon();
-    const segBytes = this.local.length * ringBytes(this.capacity);
+    const segBytes = SEGMENT_HEADER_BYTES + this.local.length * ringBytes(this.capacity);
     this.segmentName = this.segment(this.rank);
     let mine: ArrayBuffer;
     try {
       mine = addon.map(this.segmentName, segBytes, true);
+      new Uint8Array(mine, 0, TOKEN_BYTES).set(this.token);
     } catch (e) {
       throw new TcclError('TCCL_ERR_INTERNAL', `${(e as Error).message} (job '${this.opts.jobId}'; is another job using the same TCCL_JOB_ID?)`, { rank: this.rank, cause: e });
     }
@@ -136,7 +146,9 @@ export class ShmTransport extends RingTransport {
         if (info.ring !== this.capacity || info.ranks.join() !== this.local.join()) {
           throw new TcclError('TCCL_ERR_DESYNC', `rank ${p} set up shared memory with ring ${info.ring} B over ranks [${info.ranks}], this rank with ${this.capacity} B over [${this.local}]: set TCCL_SHM_RING_BYTES alike everywhere`, { rank: this.rank, peer: p });
         }
-        return addon.map(this.segment(p), segBytes, false);
+        const seg = addon.map(this.segment(p), segBytes, false);
+        this.peerTokens.set(p, Buffer.from(seg, 0, TOKEN_BYTES).toString('hex'));
+        return seg;
       }));
       peers.forEach((p, i) => this.attach(p, new Ring(mine, this.slot(p), this.capacity), new Ring(theirs[i], this.slot(this.rank), this.capacity)));
       this.mapped = true;
@@ -186,9 +198,9 @@ export class ShmTransport extends RingTransport {
     });
   }
 
-  /** Hello line: job, rank, and for the receiving peer whether we can read its memory. */
+  /** Hello line: job, rank, whether we can read the peer's memory, the token of its segment. */
   private hello(socket: net.Socket, peer: number): void {
-    socket.write(`${this.job} ${this.rank} ${this.readable.has(peer) ? 1 : 0}\n`);
+    socket.write(`${this.job} ${this.rank} ${this.readable.has(peer) ? 1 : 0} ${this.peerTokens.get(peer)}\n`);
   }
 
   /** A doorbell socket: first a hello line naming the job and rank, then one byte per poke. */
@@ -204,10 +216,11 @@ export class ShmTransport extends RingTransport {
         if (line.length > 200) socket.destroy();
         return;
       }
-      const [job, rankText, pullText] = line.slice(0, nl).split(' ');
+      const [job, rankText, pullText, token] = line.slice(0, nl).split(' ');
       const from = Number(rankText);
-      if (job !== this.job || !this.local.includes(from) || from === this.rank || (dialled >= 0 && from !== dialled)) {
-        socket.destroy(); // not one of ours: another job, or a stray connection
+      if (job !== this.job || token !== this.token.toString('hex') || !this.local.includes(from) || from === this.rank
+        || (dialled >= 0 && from !== dialled) || (dialled < 0 && this.bells.get(from)?.greeted)) {
+        socket.destroy(); // not one of ours (another job or user, a stray or second connection)
         return;
       }
       peer = from;
