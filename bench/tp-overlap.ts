@@ -2,6 +2,7 @@
 //   comm-only      K allreduces of S bytes, back to back
 //   compute-only   M matmuls n×n×n (inline on the main thread, and on the kernel pool)
 //   overlapped     both at once: matmuls on the pool, or inline with an await between kernels
+//   during         how many allreduces complete while one 1024³ matmul runs (pool vs inline)
 // and report wall times with the overlap efficiency (T_comm + T_compute − T_overlapped) /
 // min(T_comm, T_compute): 1 = the shorter one is fully hidden, 0 = they ran one after the other.
 //   npm run bench:tp-overlap [-- --rounds 5 --mib 4 --allreduces 8 --n 512 --matmuls 8 --transport tcp]
@@ -19,7 +20,7 @@ const allreduces = Number(flag('--allreduces', '8'));
 const n = Number(flag('--n', '512'));
 const matmuls = Number(flag('--matmuls', '8'));
 
-type Times = { comm: number; inline: number; pool: number; overlapPool: number; overlapInline: number };
+type Times = { comm: number; inline: number; pool: number; overlapPool: number; overlapInline: number; duringPool: number; duringInline: number };
 const efficiency = (comm: number, compute: number, both: number) => (comm + compute - both) / Math.min(comm, compute);
 
 if (process.env.RANK !== undefined) {
@@ -54,7 +55,31 @@ if (process.env.RANK !== undefined) {
     pool: await timed(poolLoop),
     overlapPool: await timed(() => Promise.all([commLoop(), poolLoop()])),
     overlapInline: await timed(() => Promise.all([commLoop(), inlineLoop()])),
+    duringPool: 0,
+    duringInline: 0,
   };
+  // Progress during one long kernel: how many 1 MiB allreduces finish while it runs.
+  const big = 1024;
+  const A = Float32Array.from({ length: big * big }, (_, i) => Math.sin(i));
+  const small = new Float32Array(1 << 18);
+  const during = async (kernel: () => Promise<unknown>) => {
+    await comm.barrier();
+    let done = false;
+    const k = kernel().finally(() => (done = true));
+    let count = 0;
+    // Both ranks must issue the same allreduces: stop once every rank's kernel is done.
+    while (true) {
+      small.fill(0);
+      small[0] = done ? 1 : 0;
+      await comm.allreduce(small);
+      if (small[0] === comm.size) break;
+      if (!done) count++;
+    }
+    await k;
+    return count;
+  };
+  t.duringPool = await during(() => pool.matmul(A, A, big, big, big));
+  t.duringInline = await during(async () => matmul(A, A, big, big, big));
   const keys = Object.keys(t) as (keyof Times)[];
   const all = await reportAndClose(comm, Float64Array.from(keys, (k) => t[k]));
   await pool.close();
@@ -85,6 +110,7 @@ if (process.env.RANK !== undefined) {
   console.log(`  compute only, kernel pool       ${m('pool').toFixed(0).padStart(6)} ${range('pool')}`);
   console.log(`  overlapped, kernel pool         ${m('overlapPool').toFixed(0).padStart(6)} ${range('overlapPool')}   overlap efficiency ${median(effPool).toFixed(2)} [${Math.min(...effPool).toFixed(2)}–${Math.max(...effPool).toFixed(2)}]`);
   console.log(`  overlapped, inline (yielding)   ${m('overlapInline').toFixed(0).padStart(6)} ${range('overlapInline')}   overlap efficiency ${median(effInline).toFixed(2)} [${Math.min(...effInline).toFixed(2)}–${Math.max(...effInline).toFixed(2)}]`);
+  console.log(`  1 MiB allreduces completed during one ${1024}³ matmul: on the pool ${m('duringPool')} ${range('duringPool')}, inline ${m('duringInline')} ${range('duringInline')}`);
   mkdirSync(`${root}/bench/out`, { recursive: true });
   writeFileSync(`${root}/bench/out/tp-overlap.json`, JSON.stringify({ mib, allreduces, n, matmuls, transport, rounds, cores: cpus().length, samples, efficiencyPool: effPool, efficiencyInline: effInline }, null, 2));
 }
