@@ -17,8 +17,9 @@ function ref(a: Float32Array, b: Float32Array, m: number, k: number, n: number, 
 }
 
 describe('matmul (wasm SIMD)', () => {
-  // Shapes that hit every padding path: M % 4, K % 4, N % 8, plus exact multiples and K > MC blocks.
-  const shapes: [number, number, number][] = [[1, 1, 1], [3, 5, 7], [4, 4, 8], [5, 9, 17], [64, 32, 48], [67, 130, 33], [130, 70, 9]];
+  // Shapes that hit every padding path (M % 4, K % 4, N % 8), exact multiples, M > MC (64)
+  // row blocks and N > NC (128) column slabs.
+  const shapes: [number, number, number][] = [[1, 1, 1], [3, 5, 7], [4, 4, 8], [5, 9, 17], [64, 32, 48], [67, 130, 33], [130, 70, 9], [21, 36, 300]];
   for (const [m, k, n] of shapes) {
     for (const transA of [false, true]) {
       for (const transB of [false, true]) {

@@ -6,13 +6,15 @@
 // panels of 8 columns (panel jb holds B[k][8jb..8jb+8) for k = 0..Kp-1, contiguous), so the
 // micro-kernel streams it. Mp % 4 == 0, Kp % 4 == 0, Np % 8 == 0: the caller pads with zeros.
 // Micro-kernel: a 4×8 tile of C in 8 f32x4 accumulators; k unrolled by 4 so each row of A is
-// one v128 load whose lanes are broadcast by shuffles. Rows are blocked by MC so the A block
-// stays in L2 while every B panel (Kp×8, L1-sized for Kp ≤ 1024) passes over it.
+// one v128 load whose lanes are broadcast by shuffles. Columns are blocked by NC and rows by MC
+// (GotoBLAS order): a Kp×NC slab of B and an MC×Kp block of A stay in L2 while each B panel
+// (Kp×8, L1-sized for Kp ≤ 1024) passes over the A block.
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import wabtInit from 'wabt';
 
 const MC = 64;
+const NC = 128;
 
 function lane(v, l) {
   const idx = [];
@@ -54,19 +56,25 @@ const wat = `
   (func (export "gemm") (param $a i32) (param $bpBase i32) (param $c i32) (param $M i32) (param $N i32) (param $K i32)
     (local $rs i32) (local $cs i32) (local $ic i32) (local $icEnd i32) (local $jb i32) (local $i i32)
     (local $ap i32) (local $bp i32) (local $cp i32) (local $kEnd i32) (local $panel i32)
+    (local $jc i32) (local $jcEnd i32)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
     (local $b0 v128) (local $b1 v128) (local $s v128)
     ${accLocals.join(' ')}
     (local.set $rs (i32.shl (local.get $K) (i32.const 2)))
     (local.set $cs (i32.shl (local.get $N) (i32.const 2)))
+    (local.set $jc (i32.const 0))
+    (block $doneJc (loop $loopJc
+    (br_if $doneJc (i32.ge_u (local.get $jc) (local.get $N)))
+    (local.set $jcEnd (i32.add (local.get $jc) (i32.const ${NC})))
+    (if (i32.gt_u (local.get $jcEnd) (local.get $N)) (then (local.set $jcEnd (local.get $N))))
     (local.set $ic (i32.const 0))
     (block $doneIc (loop $loopIc
       (br_if $doneIc (i32.ge_u (local.get $ic) (local.get $M)))
       (local.set $icEnd (i32.add (local.get $ic) (i32.const ${MC})))
       (if (i32.gt_u (local.get $icEnd) (local.get $M)) (then (local.set $icEnd (local.get $M))))
-      (local.set $jb (i32.const 0))
+      (local.set $jb (local.get $jc))
       (block $doneJb (loop $loopJb
-        (br_if $doneJb (i32.ge_u (local.get $jb) (local.get $N)))
+        (br_if $doneJb (i32.ge_u (local.get $jb) (local.get $jcEnd)))
         ;; panel start: bpBase + jb * Kp * 4 bytes (jb counts columns, 8 per panel)
         (local.set $panel (i32.add (local.get $bpBase) (i32.mul (local.get $jb) (local.get $rs))))
         (local.set $i (local.get $ic))
@@ -90,6 +98,8 @@ const wat = `
         (br $loopJb)))
       (local.set $ic (local.get $icEnd))
       (br $loopIc)))
+    (local.set $jc (local.get $jcEnd))
+    (br $loopJc)))
   )
 )`;
 
