@@ -27,8 +27,8 @@ export interface SendRecvOptions {
 
 /** What a collective was called with, for the desync check, the flight recorder and logs. */
 export interface CollectiveDesc extends Omit<CallDesc, 'op'> {
-  /** Algorithm chosen (logged, not compared: ranks may pick differently only through env). */
-  algorithm?: string;
+  /** Algorithm chosen (logged, not compared); a function is called only when shown. */
+  algorithm?: string | (() => string);
 }
 
 /** Hooks the owner of the world (init) gives the world communicator for shutdown. */
@@ -155,7 +155,11 @@ export class CommunicatorBase {
     const started = performance.now();
     const deadline = started + timeout;
     const call: CallDesc = { op, count: desc.count, dtype: desc.dtype, reduceOp: desc.reduceOp, root: desc.root };
-    const what = describeCall(call) + (desc.algorithm ? ` algo=${desc.algorithm}` : '');
+    // Described lazily: building strings on every call would cost more than small collectives.
+    const what = () => {
+      const algorithm = typeof desc.algorithm === 'function' ? desc.algorithm() : desc.algorithm;
+      return describeCall(call) + (algorithm ? ` algo=${algorithm}` : '');
+    };
     const record = this.recorder.start(this.engine.rank, this.context, seq, op, what);
     const progress = new Progress();
     const req = new Request<T>(op);
@@ -184,23 +188,22 @@ export class CommunicatorBase {
     });
     // The deadline covers sends too (a peer that stops reading stalls them).
     const timer = Number.isFinite(timeout) ? setTimeout(() => fail(new TcclError('TCCL_ERR_TIMEOUT', 'deadline passed')), timeout) : null;
-    const run = (async () => {
-      if (log.detailEnabled() && this.size > 1) {
-        progress.phase = 'TCCL_DEBUG=DETAIL call check (a rank not heard from has not called this collective)';
-        const disagreement = await checkAgreement(bind(DESYNC_CONTEXT_BIT + this.collectiveContext, true), call);
-        progress.phase = '';
-        if (disagreement) {
-          throw new TcclError('TCCL_ERR_DESYNC', `${op} seq ${seq}: ${disagreement.message}`, {
-            rank: this.rank, peer: disagreement.differing.map((r) => this.worldRanks[r]), op, seq,
-          });
-        }
+    const checked = async () => {
+      progress.phase = 'TCCL_DEBUG=DETAIL call check (a rank not heard from has not called this collective)';
+      const disagreement = await checkAgreement(bind(DESYNC_CONTEXT_BIT + this.collectiveContext, true), call);
+      progress.phase = '';
+      if (disagreement) {
+        throw new TcclError('TCCL_ERR_DESYNC', `${op} seq ${seq}: ${disagreement.message}`, {
+          rank: this.rank, peer: disagreement.differing.map((r) => this.worldRanks[r]), op, seq,
+        });
       }
       return body(bind(this.collectiveContext, true), seq);
-    })().then(
+    };
+    const run = (log.detailEnabled() && this.size > 1 ? checked() : body(bind(this.collectiveContext, true), seq)).then(
       (v) => {
         if (timer) clearTimeout(timer);
         this.recorder.finish(record);
-        if (log.infoEnabled()) log.info(this.engine.rank, `${op} seq ${seq} ${what} ${(performance.now() - started).toFixed(3)} ms`);
+        if (log.infoEnabled()) log.info(this.engine.rank, `${op} seq ${seq} ${what()} ${(performance.now() - started).toFixed(3)} ms`);
         req.resolve(v);
       },
       (e) => {
@@ -353,27 +356,28 @@ class Progress {
   bytesSent = 0;
   bytesReceived = 0;
   messages = 0;
-  private readonly pendingRecvs = new Map<number, number>();
-  private readonly pendingSends = new Map<number, number>();
+  // Per-peer counts of outstanding messages; plain objects keyed by rank are cheapest here.
+  private readonly pendingRecvs: Record<number, number> = {};
+  private readonly pendingSends: Record<number, number> = {};
 
-  receiving(peer: number): void { this.pendingRecvs.set(peer, (this.pendingRecvs.get(peer) ?? 0) + 1); }
+  receiving(peer: number): void { this.pendingRecvs[peer] = (this.pendingRecvs[peer] ?? 0) + 1; }
   received(peer: number, bytes: number): void {
     this.bytesReceived += bytes;
     this.messages++;
     dec(this.pendingRecvs, peer);
   }
-  sending(peer: number): void { this.pendingSends.set(peer, (this.pendingSends.get(peer) ?? 0) + 1); }
+  sending(peer: number): void { this.pendingSends[peer] = (this.pendingSends[peer] ?? 0) + 1; }
   sent(peer: number, bytes: number): void {
     this.bytesSent += bytes;
     this.messages++;
     dec(this.pendingSends, peer);
   }
-  waitingOn(): number[] { return [...this.pendingRecvs.keys()].sort((a, b) => a - b); }
-  stuckSends(): number[] { return [...this.pendingSends.keys()].sort((a, b) => a - b); }
+  waitingOn(): number[] { return outstanding(this.pendingRecvs); }
+  stuckSends(): number[] { return outstanding(this.pendingSends); }
 }
 
-function dec(m: Map<number, number>, k: number): void {
-  const n = (m.get(k) ?? 0) - 1;
-  if (n <= 0) m.delete(k);
-  else m.set(k, n);
+function dec(m: Record<number, number>, k: number): void {
+  m[k] = (m[k] ?? 0) - 1;
 }
+
+const outstanding = (m: Record<number, number>): number[] => Object.keys(m).map(Number).filter((k) => m[k] > 0).sort((a, b) => a - b);

@@ -71,7 +71,7 @@ export class Communicator extends CommunicatorBase {
       if (target.out !== buf) target.out.set(buf as never);
       await coll.allreduce(p2p, target.out, { dtype: target.dtype, op, algorithm: opts.algorithm });
       return target.out;
-    }, { count: buf.length, dtype: target.dtype, reduceOp: opName(op), algorithm: coll.selectAllreduce(buf.byteLength, this.size, opts.algorithm) });
+    }, { count: buf.length, dtype: target.dtype, reduceOp: opName(op), algorithm: () => coll.selectAllreduce(buf.byteLength, this.size, opts.algorithm) });
   }
   /** op over every rank's buf, in place (or into `out`); every rank gets the result. */
   async allreduce<T extends TypedArray>(buf: T, opts: AllreduceCallOptions = {}): Promise<T> {
@@ -94,7 +94,7 @@ export class Communicator extends CommunicatorBase {
     return this.runCollective('reduceScatter', opts.timeoutMs, opts.signal, async (p2p) => {
       await coll.reduceScatter(p2p, src, dst, { dtype, op, algorithm: opts.algorithm });
       return dst;
-    }, { count: dst.length, dtype, reduceOp: opName(op), algorithm: coll.selectReduceScatter(src.byteLength, this.size, opts.algorithm) });
+    }, { count: dst.length, dtype, reduceOp: opName(op), algorithm: () => coll.selectReduceScatter(src.byteLength, this.size, opts.algorithm) });
   }
   /** dst = block `rank` (dst.length elements) of op over every rank's src. */
   async reduceScatter<T extends TypedArray>(src: T, dst: T, opts: ReduceScatterCallOptions = {}): Promise<T> {
@@ -113,7 +113,7 @@ export class Communicator extends CommunicatorBase {
     return this.runCollective('allgather', opts.timeoutMs, opts.signal, async (p2p) => {
       await coll.allgather(p2p, src, dst, { algorithm: opts.algorithm });
       return dst;
-    }, { count: src.length, dtype: dtypeOf(src, opts.dtype), algorithm: coll.selectAllgather(dst.byteLength, this.size, opts.algorithm) });
+    }, { count: src.length, dtype: dtypeOf(src, opts.dtype), algorithm: () => coll.selectAllgather(dst.byteLength, this.size, opts.algorithm) });
   }
   /** dst = every rank's src, concatenated in rank order. */
   async allgather<T extends TypedArray>(src: T, dst: T, opts: AlgorithmCallOptions = {}): Promise<T> {
@@ -151,7 +151,7 @@ export class Communicator extends CommunicatorBase {
     return this.runCollective('alltoall', opts.timeoutMs, opts.signal, async (p2p) => {
       await coll.alltoall(p2p, src, dst, { algorithm: opts.algorithm });
       return dst;
-    }, { count: src.length, dtype: dtypeOf(src, opts.dtype), algorithm: coll.selectAlltoall(src.byteLength / this.size, this.size, opts.algorithm) });
+    }, { count: src.length, dtype: dtypeOf(src, opts.dtype), algorithm: () => coll.selectAlltoall(src.byteLength / this.size, this.size, opts.algorithm) });
   }
   /** Block j of src goes to rank j; block i of dst comes from rank i. */
   async alltoall<T extends TypedArray>(src: T, dst: T, opts: AlgorithmCallOptions = {}): Promise<T> {
@@ -187,7 +187,7 @@ export class Communicator extends CommunicatorBase {
     return this.runCollective('broadcast', opts.timeoutMs, opts.signal, async (p2p) => {
       await coll.broadcast(p2p, buf, { root, algorithm: opts.algorithm });
       return buf;
-    }, { count: buf.length, dtype: dtypeOf(buf, opts.dtype), root, algorithm: coll.selectBroadcast(buf.byteLength, this.size, opts.algorithm) });
+    }, { count: buf.length, dtype: dtypeOf(buf, opts.dtype), root, algorithm: () => coll.selectBroadcast(buf.byteLength, this.size, opts.algorithm) });
   }
   /** buf on every rank becomes the root's buf. */
   async broadcast<T extends TypedArray>(buf: T, opts: BroadcastCallOptions = {}): Promise<T> {

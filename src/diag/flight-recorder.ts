@@ -9,8 +9,8 @@ export interface OpRecord {
   context: number;
   seq: number;
   op: string;
-  /** What was called, e.g. "count=1024 dtype=float32 op=sum algo=ring". */
-  what: string;
+  /** What was called, e.g. "allreduce(count=1024, dtype=float32, op=sum) algo=ring" (built only when shown). */
+  what: string | (() => string);
   startedAt: number;
   endedAt?: number;
   state: 'running' | 'done' | 'failed';
@@ -30,7 +30,7 @@ export class FlightRecorder {
 
   constructor(readonly capacity: number = capacityFromEnv()) {}
 
-  start(rank: number, context: number, seq: number, op: string, what: string): OpRecord {
+  start(rank: number, context: number, seq: number, op: string, what: string | (() => string)): OpRecord {
     const rec: OpRecord = { rank, context, seq, op, what, startedAt: performance.now(), state: 'running' };
     if (this.capacity === 0) return rec;
     if (this.ring.length < this.capacity) this.ring.push(rec);
@@ -58,7 +58,7 @@ export class FlightRecorder {
     return recs.map((r) => {
       const took = r.endedAt !== undefined ? `${(r.endedAt - r.startedAt).toFixed(1)} ms` : `running for ${(now - r.startedAt).toFixed(0)} ms`;
       const err = r.error ? ` — ${r.error}` : '';
-      return `  ctx ${r.context} seq ${r.seq} ${r.op} ${r.what} ${r.state} (${took})${err}`;
+      return `  ctx ${r.context} seq ${r.seq} ${r.op} ${typeof r.what === 'function' ? r.what() : r.what} ${r.state} (${took})${err}`;
     }).join('\n');
   }
 }
