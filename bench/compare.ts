@@ -9,7 +9,7 @@
 // --max-for caps the sweep of a slow transport (webrtc moves ~0.02 GB/s here: its 64 MiB sweep
 // alone would take minutes), so the whole comparison stays under 10 minutes.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +49,8 @@ const mpiBtls = list(flag(['--mpi'], 'vader,tcp')).filter((b) => b !== 'none');
 // Every transport tcclrun accepts, except 'auto' (an alias) and 'memory' (one process only).
 const transportsWanted = list(flag(['--transports', '-t'], TRANSPORTS.filter((t) => t !== 'auto' && t !== 'memory').join(',')));
 const runTimeoutS = Number(flag(['--run-timeout'], '300'));
+// A run that failed before writing its results is tried again this many times; every failure is reported.
+const retries = Number(flag(['--retries'], '1'));
 for (const c of collectives) if (!(COLLECTIVES as readonly string[]).includes(c)) throw new Error(`unknown collective ${c} (expected ${COLLECTIVES.join(', ')})`);
 if (ranks.some((n) => !(n >= 1))) throw new Error('--ranks takes a list of rank counts, e.g. 2,4');
 mkdirSync(outDir, { recursive: true });
@@ -73,7 +75,9 @@ function runBench(cmd: string, args: string[], jsonPath: string, logPath: string
       const seconds = (performance.now() - t0) / 1000;
       let doc: BenchDocument | undefined;
       try { doc = JSON.parse(readFileSync(jsonPath, 'utf8')) as BenchDocument; } catch { /* no JSON: failed before the end */ }
-      const lastLine = stderr.trim().split('\n').filter((l) => l.trim() && !l.includes('corrupting')).pop() ?? '';
+      const errLines = stderr.trim().split('\n').filter((l) => l.trim() && !l.includes('corrupting'));
+      // tcclrun names the first failing rank and its last error: the most useful line.
+      const lastLine = errLines.find((l) => l.includes("last error")) ?? errLines.find((l) => l.includes('failed first')) ?? errLines.pop() ?? '';
       const ok = code === 0 && doc !== undefined;
       resolve({ ok, doc, seconds, error: ok ? undefined : `${signal ? `killed by ${signal} after ${seconds.toFixed(0)} s` : `exit ${code}`}: ${lastLine.slice(0, 300)}` });
     });
@@ -136,7 +140,7 @@ for (let i = 0; i < Math.max(tcclList.length, mpiList.length); i++) {
 }
 
 // ---- the runs ---------------------------------------------------------------------------------
-interface Cell { series: string; n: number; coll: string; round: number; outcome: RunOutcome }
+interface Cell { series: string; n: number; coll: string; round: number; outcome: RunOutcome; earlierFailures: string[] }
 const cells: Cell[] = [];
 const total = rounds * ranks.length * collectives.length * order.length;
 for (let round = 0; round < rounds; round++) {
@@ -147,9 +151,19 @@ for (let round = 0; round < rounds; round++) {
         const json = join(outDir, `${base}.json`);
         const [cmd, args] = s.args(n, [...benchFlags(coll, s.kind === 'tccl' ? maxFor.get(s.transport) : undefined), '-J', json]);
         log(`${cells.length + 1}/${total} ${s.name} ${coll} n=${n} round ${round + 1}/${rounds}`);
-        const outcome = await runBench(cmd, args, json, join(outDir, `${base}.log`));
-        cells.push({ series: s.name, n, coll, round, outcome });
-        log(`   ${outcome.ok ? 'ok' : `FAILED ${outcome.error}`} in ${outcome.seconds.toFixed(1)} s${outcome.doc ? `, #wrong ${outcome.doc.wrong}` : ''}`);
+        const earlierFailures: string[] = [];
+        let outcome: RunOutcome;
+        for (let attempt = 0; ; attempt++) {
+          outcome = await runBench(cmd, args, json, join(outDir, attempt ? `${base}.retry${attempt}.log` : `${base}.log`));
+          log(`   ${outcome.ok ? 'ok' : `FAILED ${outcome.error}`} in ${outcome.seconds.toFixed(1)} s${outcome.doc ? `, #wrong ${outcome.doc.wrong}` : ''}`);
+          // A run that wrote its whole JSON and then failed (at close) keeps its results; its
+          // failure is reported below. Only a run without results is tried again.
+          if (outcome.ok || outcome.doc || attempt >= retries) break;
+          earlierFailures.push(outcome.error ?? 'failed');
+          try { rmSync(json); } catch { /* none written */ }
+          log('   trying once more');
+        }
+        cells.push({ series: s.name, n, coll, round, outcome, earlierFailures });
       }
     }
   }
@@ -223,11 +237,14 @@ function a0(agg: Agg[], name: string) { return agg.some((a) => a.busbw[name] !==
 
 // ---- verdict ------------------------------------------------------------------------------------
 const wrongRuns = cells.filter((c) => (c.outcome.doc?.wrong ?? 0) > 0);
-const failed = cells.filter((c) => !c.outcome.ok);
+const failed = cells.filter((c) => !c.outcome.doc);
+const failedAfterResults = cells.filter((c) => c.outcome.doc && !c.outcome.ok);
 const rowsChecked = cells.reduce((s, c) => s + (c.outcome.doc?.results.length ?? 0) * 2, 0);
 out();
 out(wrongRuns.length === 0 ? `#wrong = 0 everywhere (${rowsChecked} verified size x placement results over ${cells.length} runs)` : `#wrong > 0 in: ${wrongRuns.map((c) => `${c.series} ${c.coll} n=${c.n} (${c.outcome.doc!.wrong})`).join(', ')}`);
-for (const c of failed) out(`FAILED: ${c.series} ${c.coll} n=${c.n} round ${c.round + 1}: ${c.outcome.error}`);
+for (const c of failed) out(`FAILED (no results): ${c.series} ${c.coll} n=${c.n} round ${c.round + 1}: ${c.outcome.error}`);
+for (const c of failedAfterResults) out(`exited non-zero after writing complete results (kept): ${c.series} ${c.coll} n=${c.n} round ${c.round + 1}: ${c.outcome.error}`);
+for (const c of cells) for (const e of c.earlierFailures) out(`failed, then passed when run again: ${c.series} ${c.coll} n=${c.n} round ${c.round + 1}: ${e}`);
 const seconds = elapsed();
 // Other jobs share this machine: the load says how much the absolute numbers mean.
 const load = `load average ${loadAtStart.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end`;
@@ -239,7 +256,7 @@ const svgPath = join(outDir, 'compare.svg');
 writeFileSync(svgPath, renderSvg(`tccl vs Open MPI: ${collectives.join(', ')} (float32 sum)`, groups, footnote));
 writeFileSync(join(outDir, 'compare.md'), md.join('\n') + '\n');
 writeFileSync(join(outDir, 'compare.txt'), lines.join('\n') + '\n');
-writeFileSync(join(outDir, 'compare.json'), JSON.stringify({ date, argv, load, stat, rounds, iters, warmup, iterBytes, maxFor: Object.fromEntries(maxFor), minBytes, maxBytes, ranks, collectives, unavailable, summary, seconds, runs: cells.map((c) => ({ series: c.series, n: c.n, coll: c.coll, round: c.round, ok: c.outcome.ok, error: c.outcome.error, seconds: c.outcome.seconds, doc: c.outcome.doc })) }, null, 1) + '\n');
+writeFileSync(join(outDir, 'compare.json'), JSON.stringify({ date, argv, load, stat, rounds, iters, warmup, iterBytes, maxFor: Object.fromEntries(maxFor), minBytes, maxBytes, ranks, collectives, unavailable, summary, seconds, runs: cells.map((c) => ({ series: c.series, n: c.n, coll: c.coll, round: c.round, ok: c.outcome.ok, error: c.outcome.error, earlierFailures: c.earlierFailures, seconds: c.outcome.seconds, doc: c.outcome.doc })) }, null, 1) + '\n');
 const png = spawnSync('rsvg-convert', ['-o', join(outDir, 'compare.png'), svgPath], { stdio: 'ignore' });
 log(`wrote ${svgPath}${png.status === 0 ? ', compare.png' : ''}, compare.md, compare.txt, compare.json in ${outDir}`);
 if (wrongRuns.length > 0 || failed.length > 0) process.exitCode = 1;
