@@ -157,13 +157,16 @@ describe(`fault injection over ${TRANSPORT} (tcclrun)`, () => {
   });
 
   it('DETAIL check with a rank that never calls: the others time out naming it, and print their flight recorder', async () => {
-    const run = launch(3, 'missing', { TCCL_DEBUG: 'DETAIL', TCCL_TIMEOUT_MS: '1500' });
+    const run = launch(3, 'missing', { TCCL_DEBUG: 'DETAIL', TCCL_TIMEOUT_MS: '4000' });
     await run.done;
     const found = detections(run.stdout);
     expect(found.map((d) => d.rank).sort()).toEqual([0, 1]);
-    for (const d of found) {
-      expect(d.code).toBe('TCCL_ERR_TIMEOUT');
-      expect(d.msg).toContain('did not complete within 1500 ms during the TCCL_DEBUG=DETAIL call check');
+    // The first to time out exits; the other may see that loss a moment before its own deadline.
+    const timedOut = found.filter((d) => d.code === 'TCCL_ERR_TIMEOUT');
+    expect(timedOut.length).toBeGreaterThan(0);
+    for (const d of found) expect(['TCCL_ERR_TIMEOUT', 'TCCL_ERR_PEER_LOST']).toContain(d.code);
+    for (const d of timedOut) {
+      expect(d.msg).toContain('did not complete within 4000 ms during the TCCL_DEBUG=DETAIL call check');
       expect(d.msg).toContain('not heard from rank 2');
       expect(d.msg).toMatch(/op allreduce, seq 4/);
     }
@@ -173,7 +176,7 @@ describe(`fault injection over ${TRANSPORT} (tcclrun)`, () => {
   });
 
   it('a missing rank without DETAIL: the collective times out with bytes done and the flight recorder', async () => {
-    const run = launch(3, 'missing', { TCCL_TIMEOUT_MS: '1500' });
+    const run = launch(3, 'missing', { TCCL_TIMEOUT_MS: '4000' });
     await run.done;
     const found = detections(run.stdout);
     expect(found.length).toBeGreaterThan(0);
@@ -181,7 +184,7 @@ describe(`fault injection over ${TRANSPORT} (tcclrun)`, () => {
     const timedOut = found.filter((d) => d.code === 'TCCL_ERR_TIMEOUT');
     expect(timedOut.length).toBeGreaterThan(0);
     for (const d of found) expect(['TCCL_ERR_TIMEOUT', 'TCCL_ERR_PEER_LOST']).toContain(d.code);
-    for (const d of timedOut) expect(d.msg).toMatch(/allreduce did not complete within 1500 ms: not heard from rank \d; \d+ bytes received and \d+ bytes sent so far/);
+    for (const d of timedOut) expect(d.msg).toMatch(/allreduce did not complete within 4000 ms: not heard from rank \d; \d+ bytes received and \d+ bytes sent so far/);
     expect(run.stderr).toContain('flight recorder');
   });
 });

@@ -1,8 +1,9 @@
 /**
- * Link liveness. Every `intervalMs / 4` each authenticated link is checked: a link we wrote
- * nothing to for half an interval gets a Heartbeat frame, and a link we read nothing from for
- * 1.5 intervals is declared lost (TCCL_ERR_PEER_LOST), so a dead or stopped peer is detected
- * within 1.75 intervals of its last byte. Reads and writes are seen through the socket's own
+ * Link liveness. Every `intervalMs / 8` each authenticated link is checked: a link we wrote
+ * nothing to for half an interval gets a Heartbeat frame (so a live peer is never silent for
+ * more than ~0.63 intervals), and a link we read nothing from for 1.25 intervals is declared
+ * lost (TCCL_ERR_PEER_LOST): a dead or stopped peer is detected within ~1.4 intervals of its
+ * last byte, inside the 2-interval bound. Reads and writes are seen through the socket's own
  * byte counters: nothing is added to the data path.
  */
 import { TcclError } from '../../src/errors.js';
@@ -11,7 +12,8 @@ import type { Link } from './link.js';
 
 /** Default interval: long enough that a rank busy in a synchronous kernel is not declared dead. */
 export const DEFAULT_HEARTBEAT_MS = 15_000;
-const SILENCE_INTERVALS = 1.5;
+const SILENCE_INTERVALS = 1.25;
+const TICKS_PER_INTERVAL = 8;
 
 /** TCCL_HEARTBEAT_MS (0 disables heartbeats and silence detection). */
 export function heartbeatIntervalFromEnv(env: Record<string, string | undefined> = process.env): number {
@@ -36,7 +38,7 @@ export class Heartbeat {
   private readonly frame: FrameHeader;
 
   constructor(private readonly rank: number, readonly intervalMs: number, private readonly links: () => Iterable<Link>) {
-    this.tickMs = Math.max(1, intervalMs / 4);
+    this.tickMs = Math.max(1, intervalMs / TICKS_PER_INTERVAL);
     this.frame = { kind: FrameKind.Heartbeat, context: 0, source: rank, tag: 0, seq: 0, aux: 0, length: 0 };
   }
 

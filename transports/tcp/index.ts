@@ -15,7 +15,7 @@ export interface TcpOptions extends TransportInit {
   jobId: string;
   /** Per-job secret for link authentication; default TCCL_JOB_SECRET (see src/auth.ts). */
   auth?: JobAuth;
-  /** Idle-link heartbeat interval; a peer silent for 1.5 intervals is lost. Default TCCL_HEARTBEAT_MS or 15 s; 0 disables. */
+  /** Idle-link heartbeat interval; a peer silent for 1.25 intervals is lost. Default TCCL_HEARTBEAT_MS or 15 s; 0 disables. */
   heartbeatMs?: number;
   /** Largest frame payload accepted from the network. */
   maxPayloadBytes?: number;
