@@ -161,7 +161,7 @@ export class ShmTransport extends RingTransport {
     }
     this.unlink();
     for (const [peer, bell] of this.bells) if (bell.canPull) this.enableBulk(peer);
-    this.wake(); // a peer that finished first may have written already
+    this.wake(false); // a peer that finished first may have written already
   }
 
   /** Whether process_vm_readv may read the peer (same user, no ptrace lockdown, not disabled). */
@@ -209,7 +209,7 @@ export class ShmTransport extends RingTransport {
     let line = '';
     let greeted = false;
     socket.on('data', (chunk: Buffer) => {
-      if (greeted) return this.wake();
+      if (greeted) return this.wake(false);
       line += chunk.toString('latin1');
       const nl = line.indexOf('\n');
       if (nl < 0) {
@@ -232,7 +232,7 @@ export class ShmTransport extends RingTransport {
       this.bells.set(peer, bell);
       if (dialled < 0 && this.mapped) this.hello(socket, peer);
       for (const w of this.greetWaiters.splice(0)) w();
-      if (line.length > nl + 1) this.wake();
+      if (line.length > nl + 1) this.wake(false);
     });
     socket.on('error', () => undefined); // 'close' follows
     socket.on('close', () => {

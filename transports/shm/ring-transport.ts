@@ -10,6 +10,12 @@ import type { Ring } from './ring.js';
  */
 export const DEFAULT_CHUNK_BYTES = 256 << 10;
 const CLOSE_GRACE_MS = 2000;
+/**
+ * Polling pays only for small messages: for large ones a doorbell's wake-up is a small
+ * share of the copy, and a polling rank takes the core its peer needs for that copy
+ * (decisive when ranks share cores with each other or with other work).
+ */
+const SPIN_MAX_BYTES = 64 << 10;
 const DEFAULT_MAX_PAYLOAD = 2 ** 36;
 
 /**
@@ -92,6 +98,8 @@ export abstract class RingTransport implements Transport {
   protected shuttingDown = false;
   private spinning = false;
   private spinUntil = 0;
+  /** Frame bytes moved by the current progress pass (polling continues only after small traffic). */
+  private bytesMoved = 0;
   private readonly chunkBytes: number;
   private readonly maxPayload: number;
   private readonly spinMs: number;
@@ -165,7 +173,7 @@ export abstract class RingTransport implements Transport {
         link.queuedBytes += HEADER_BYTES + payload.length;
       }
       if (link.queue.length === 1) this.pump(link);
-      this.wake();
+      this.wake(payload.length <= SPIN_MAX_BYTES);
     });
   }
 
@@ -192,6 +200,7 @@ export abstract class RingTransport implements Transport {
         item.written += budget;
       }
       link.queuedBytes -= item.written - before;
+      this.bytesMoved += item.bulk ? item.bulk.length : item.written - before;
       if (ring.publish()) this.ring(link.peer);
       moved = true;
       if (item.written === total) {
@@ -211,7 +220,9 @@ export abstract class RingTransport implements Transport {
     const pulled = link.outbound.pulled();
     let moved = false;
     while (link.awaitingPull.length && ((pulled - link.awaitingPull[0].pullSeq!) | 0) >= 0) {
-      link.awaitingPull.shift()!.resolve();
+      const item = link.awaitingPull.shift()!;
+      this.bytesMoved += item.bulk!.length;
+      item.resolve();
       moved = true;
     }
     if (!link.awaitingPull.length) for (const done of link.pullDrained.splice(0)) done();
@@ -238,6 +249,7 @@ export abstract class RingTransport implements Transport {
       }
     }
     this.sink!.endFrame(link.peer, header, target);
+    this.bytesMoved += header.length;
     if (link.inbound.markPulled()) this.ring(link.peer);
   }
 
@@ -260,6 +272,7 @@ export abstract class RingTransport implements Transport {
         return true;
       }
       if (ring.consume(view.length)) this.ring(link.peer);
+      this.bytesMoved += view.length;
       moved = true;
       if (link.lost || (link.paused && !evenIfPaused)) break;
     }
@@ -280,9 +293,13 @@ export abstract class RingTransport implements Transport {
     return moved;
   }
 
-  /** Something happened (doorbell, send, resume): move bytes, then poll a while or sleep. */
-  protected wake(): void {
-    if (this.spinMs > 0) this.spinUntil = performance.now() + this.spinMs;
+  /**
+   * Something happened (doorbell, send, resume): move bytes, then poll a while or sleep.
+   * `small`: a small send, which starts the polling window at once; otherwise the pass that
+   * follows decides from what it moved.
+   */
+  protected wake(small = true): void {
+    if (this.spinMs > 0 && small) this.spinUntil = performance.now() + this.spinMs;
     if (this.spinning) return;
     this.spinning = true;
     for (const link of this.links) link?.inbound.awake();
@@ -292,7 +309,8 @@ export abstract class RingTransport implements Transport {
   }
 
   private readonly tick = (): void => {
-    if (this.progress() && this.spinMs > 0) this.spinUntil = performance.now() + this.spinMs;
+    this.bytesMoved = 0;
+    if (this.progress() && this.spinMs > 0 && this.bytesMoved <= SPIN_MAX_BYTES) this.spinUntil = performance.now() + this.spinMs;
     if (this.spinMs > 0 && performance.now() < this.spinUntil) {
       setImmediate(this.tick);
       return;
@@ -324,7 +342,7 @@ export abstract class RingTransport implements Transport {
     const link = this.links[peer];
     if (!link || !link.paused) return;
     link.paused = false;
-    this.wake();
+    this.wake(false);
   }
 
   queuedBytes(peer?: number): number {

@@ -104,7 +104,7 @@ export class ThreadTransport extends RingTransport {
     if (this.stopped) return;
     const seen = Atomics.load(this.i32, word(this.rank, BELL));
     this.checkPeers();
-    this.wake();
+    this.wake(false);
     const waited = waitAsync(this.i32, word(this.rank, BELL), seen);
     if (waited.async) void (waited.value as Promise<string>).then(() => this.listen());
     else setImmediate(() => this.listen());
