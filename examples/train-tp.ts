@@ -45,8 +45,11 @@ if (world.size !== tp * dp) throw new TcclError('TCCL_ERR_INVALID_ARGUMENT', `--
 if (globalBatch % dp !== 0) throw new TcclError('TCCL_ERR_INVALID_ARGUMENT', `global batch ${globalBatch} is not divisible by --dp ${dp}`, { rank: world.rank });
 const tpRank = world.rank % tp;
 const dpRank = Math.floor(world.rank / tp);
-const tpComm = await world.split(dpRank, tpRank);
-const dpComm = await world.split(tpRank, dpRank);
+const tpSplit = await world.split(dpRank, tpRank);
+const dpSplit = await world.split(tpRank, dpRank);
+// Every rank passes a color, so both splits give it a communicator (null is MPI_UNDEFINED's).
+if (!tpSplit || !dpSplit) throw new TcclError('TCCL_ERR_INTERNAL', 'split returned no communicator for a defined color', { rank: world.rank });
+const [tpComm, dpComm] = [tpSplit, dpSplit];
 const pool = flags.pool ? new KernelPool({ threads: 1 }) : undefined;
 const group = new ParallelGroup(tpComm, { runner: pool });
 
