@@ -14,6 +14,8 @@ import { resolveTsxLoader, signalNumber, TIMEOUT_EXIT_CODE, type LaunchOptions, 
 import { relayLines, SharedSink } from './output.js';
 
 const TS_EXTENSIONS = new Set(['.ts', '.mts', '.cts', '.tsx']);
+/** After a rank fails, the others get this long to notice (TCCL_ERR_PEER_LOST) and exit on their own. */
+const FAILURE_GRACE_MS = 2000;
 
 export class ThreadJob {
   private workers: Worker[] = [];
@@ -31,11 +33,23 @@ export class ThreadJob {
     this.stop(signal);
   }
 
+  private graceTimer?: NodeJS.Timeout;
+
+  /** A rank failure (reason null) leaves the others a grace period; a timeout or signal does not. */
   private stop(reason: 'timeout' | NodeJS.Signals | null): void {
-    if (this.stopping) return;
+    if (this.stopping) {
+      if (reason) this.terminateAll(); // e.g. Ctrl-C during the grace period
+      return;
+    }
     this.stopping = true;
     if (reason) this.stopReason = reason;
     this.stopped = this.exited.flatMap((done, r) => (done ? [] : [r]));
+    if (reason) this.terminateAll();
+    else this.graceTimer = setTimeout(() => this.terminateAll(), FAILURE_GRACE_MS);
+  }
+
+  private terminateAll(): void {
+    clearTimeout(this.graceTimer);
     this.workers.forEach((w, r) => { if (!this.exited[r]) void w.terminate(); });
   }
 
@@ -101,6 +115,7 @@ export class ThreadJob {
       await Promise.all(relays);
     } finally {
       clearTimeout(timer);
+      clearTimeout(this.graceTimer);
       await store.close().catch(() => undefined);
     }
     return this.finish(out, err);

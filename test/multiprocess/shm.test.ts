@@ -45,6 +45,15 @@ describe('collective grid over shared memory, thread ranks (tcclrun --threads)',
     it(`-n ${n}`, async () => expectGrid(await run(['-n', String(n), '--threads', GRID]), n), 250_000);
   }
   it('-n 8: oversubscribed', async () => expectGrid(await run(['-n', '8', '--threads', GRID]), 8), 250_000);
+
+  it('a rank thread that throws: the others fail with TCCL_ERR_PEER_LOST, tcclrun exits 1 naming it', async () => {
+    const r = await run(['-n', '3', '--threads', KILL, 'throw']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/the victim thread fails/);
+    expect(r.stderr).toMatch(/rank 2 failed first/);
+    const survivors = [...r.stdout.matchAll(/SURVIVOR rank=(\d) code=(\w+) ms=(\d+)/g)];
+    expect(survivors.map((m) => [m[1], m[2]]).sort()).toEqual([['0', 'TCCL_ERR_PEER_LOST'], ['1', 'TCCL_ERR_PEER_LOST']]);
+  }, 60_000);
 });
 
 describe('kill -9 of one rank', () => {
