@@ -142,7 +142,7 @@ for (let step = 1; step <= steps; step++) {
     ddp.markReady(...blocks[i].parameters());
   }
   for (let r = 0; r < rows; r++) for (let c = 0; c < hidden; c++) pos.grad[(r % seq) * hidden + c] += dh[r * hidden + c];
-  embedding.backward(dh);
+  await embedding.backward(dh);
   ddp.markReady(pos, ...embedding.parameters());
   bucketsEarly += ddp.stats.startedDuringBackward;
   await ddp.finish();

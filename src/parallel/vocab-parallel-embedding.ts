@@ -2,12 +2,13 @@
  * Vocab-parallel embedding: rank r holds rows [r·V/P, (r+1)·V/P) of the V×H table. Each rank
  * looks up the tokens in its range (zeros elsewhere) and an allreduce assembles the full
  * T×H output. Backward is the allreduce's adjoint (identity): each rank scatters dY into its
- * own rows, with no communication.
+ * own rows, with no communication. With sequenceParallel the allreduce becomes a reduce-scatter
+ * (rank r keeps rows block r, ready for a sequence-parallel block) and backward allgathers dY.
  */
 
 import { invalidArgument } from '../errors.js';
 import type { ParallelGroup } from './group.js';
-import { reduceFromParallelRegion } from './mappings.js';
+import { reduceFromParallelRegion, reduceScatterToSequenceParallel } from './mappings.js';
 import { makeParam, type HasParams, type Param } from './param.js';
 import { divide, expectShape, shardRows } from './shard.js';
 
@@ -17,15 +18,15 @@ export class VocabParallelEmbedding implements HasParams {
   readonly vocabLocal: number;
   private ids?: Int32Array;
 
-  constructor(readonly group: ParallelGroup, readonly vocab: number, readonly hidden: number, weightShard: Float32Array, name = 'embedding') {
+  constructor(readonly group: ParallelGroup, readonly vocab: number, readonly hidden: number, weightShard: Float32Array, name = 'embedding', readonly sequenceParallel = false) {
     this.vocabLocal = divide(vocab, group.size, `${name} vocabulary`, group.rank);
     this.vocabStart = group.rank * this.vocabLocal;
     expectShape(weightShard, this.vocabLocal, hidden, `${name}: shard`, group.rank);
     this.weight = makeParam(`${name}.weight`, weightShard);
   }
 
-  static fromFull(group: ParallelGroup, vocab: number, hidden: number, table: Float32Array, name = 'embedding'): VocabParallelEmbedding {
-    return new VocabParallelEmbedding(group, vocab, hidden, shardRows(table, vocab, hidden, group.size, group.rank, `${name} vocabulary`), name);
+  static fromFull(group: ParallelGroup, vocab: number, hidden: number, table: Float32Array, name = 'embedding', sequenceParallel = false): VocabParallelEmbedding {
+    return new VocabParallelEmbedding(group, vocab, hidden, shardRows(table, vocab, hidden, group.size, group.rank, `${name} vocabulary`), name, sequenceParallel);
   }
 
   parameters(): Param[] {
@@ -42,12 +43,14 @@ export class VocabParallelEmbedding implements HasParams {
       if (local >= 0 && local < this.vocabLocal) out.set(this.weight.data.subarray(local * h, local * h + h), t * h);
     }
     this.ids = ids;
-    return reduceFromParallelRegion.forward(this.group, out);
+    return this.sequenceParallel ? reduceScatterToSequenceParallel.forward(this.group, out, ids.length) : reduceFromParallelRegion.forward(this.group, out);
   }
 
-  backward(dy: Float32Array): void {
+  /** dy: rows×H (this rank's rows/P block with sequenceParallel). */
+  async backward(dyIn: Float32Array): Promise<void> {
     const ids = this.ids;
     if (!ids) throw invalidArgument(`${this.weight.name}: backward before forward`, { rank: this.group.rank, op: 'tensor-parallel' });
+    const dy = this.sequenceParallel ? await reduceScatterToSequenceParallel.backward(this.group, dyIn) : dyIn;
     const h = this.hidden;
     const g = this.weight.grad;
     for (let t = 0; t < ids.length; t++) {

@@ -129,12 +129,29 @@ describe('vocab-parallel embedding, LM head and cross-entropy', () => {
           expectClose(dLogits, cols64(refDLogits, rows, V, g.rank * vl, vl), `dlogits shard ${g.rank}`, 1e-5, 1e-6);
           const dx = await lm.backward(dLogits);
           expectClose(lm.weight.grad, cols64(refDHead, H, V, g.rank * vl, vl), `dHead shard ${g.rank}`, 1e-5, 1e-6);
-          embedding.backward(dx);
+          await embedding.backward(dx);
           expectClose(embedding.weight.grad, refDTable.subarray(g.rank * vl * H, (g.rank + 1) * vl * H), `dTable shard ${g.rank}`, 1e-5, 1e-6);
         });
       });
     }
   }
+
+  it('sequence parallel, P=2: each rank gets its block of rows; dTable shard matches', async () => {
+    const dy = randomArray(rows * H, 53);
+    // Dense: out[t] = table[ids[t]]; dTable[v] = Σ_{t: ids[t] = v} dy[t].
+    const dTable = new Float64Array(V * H);
+    ids.forEach((id, t) => { for (let c = 0; c < H; c++) dTable[id * H + c] += dy[t * H + c]; });
+    await onEveryRank(2, async (g) => {
+      const emb = VocabParallelEmbedding.fromFull(g, V, H, table, 'embedding', true);
+      const rl = rows / 2;
+      const y = await emb.forward(ids);
+      const want = new Float32Array(rl * H);
+      for (let t = 0; t < rl; t++) want.set(table.subarray(ids[g.rank * rl + t] * H, ids[g.rank * rl + t] * H + H), t * H);
+      expect(y).toEqual(want);
+      await emb.backward(dy.slice(g.rank * rl * H, (g.rank + 1) * rl * H));
+      expectClose(emb.weight.grad, dTable.subarray(g.rank * (V / 2) * H, (g.rank + 1) * (V / 2) * H), `dTable shard ${g.rank}`, 1e-5, 1e-6);
+    });
+  });
 
   it('rejects token ids outside the vocabulary', async () => {
     await onEveryRank(2, async (g) => {
