@@ -30,7 +30,12 @@ describe('parseArgs', () => {
       host: '127.0.0.1',
       script: '/job/train.mjs',
       scriptArgs: [],
+      threads: false,
     });
+  });
+
+  it('--threads asks for rank threads in one process', () => {
+    expect(run(['-n', '4', '--threads', 'train.mjs']).threads).toBe(true);
   });
 
   it('accepts every option spelling', () => {
