@@ -1,3 +1,5 @@
+import { prng } from '../support/prng.js';
+
 /**
  * A scalar reverse-mode autodiff tape in float64: the dense reference every kernel and
  * parallel layer is checked against. Each node stores its value and up to two parents with
@@ -155,19 +157,10 @@ export class Tape {
   }
 }
 
-/** Deterministic uniform(-scale, scale) values (mulberry32). */
+/** Deterministic uniform(-scale, scale) float32 values from the shared seeded PRNG. */
 export function randomArray(n: number, seed: number, scale = 1): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    const u = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    out[i] = (2 * u - 1) * scale;
-  }
-  return out;
+  const next = prng(seed);
+  return Float32Array.from({ length: n }, () => (2 * next() - 1) * scale);
 }
 
 /** Assert |got − want| ≤ atol + rtol·|want| elementwise; the message names the worst element. */
