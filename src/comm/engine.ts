@@ -173,14 +173,9 @@ export class Engine implements TransportSink {
       this.consumeUnexpected(msg, recv);
       return req;
     }
-    let lostPeer = worldSource;
-    let lost = worldSource >= 0 ? this.lostPeers.get(worldSource) : undefined;
-    // A collective (exact) receive needs every member: one lost member dooms it.
-    if (!lost && a.exact && this.lostPeers.size > 0) {
-      for (const [p, e] of this.lostPeers) if (a.members.includes(p)) [lostPeer, lost] = [p, e];
-    }
+    const lost = worldSource >= 0 ? this.lostPeers.get(worldSource) : undefined;
     if (lost) {
-      req.reject(this.peerError(lost, recv, lostPeer));
+      req.reject(this.peerError(lost, recv, worldSource));
       return req;
     }
     if (i >= 0) {
@@ -368,8 +363,7 @@ export class Engine implements TransportSink {
     if (entry && !('req' in entry) && entry.claimedBy) this.failRecv(entry.claimedBy, this.peerError(error, entry.claimedBy, peer));
     for (const q of this.contexts.values()) {
       q.posted = q.posted.filter((recv) => {
-        // Collective receives depend on every member, whatever their source.
-        const dependsOnPeer = recv.source === ANY_SOURCE || recv.exact ? recv.members.includes(peer) : recv.members[recv.source] === peer;
+        const dependsOnPeer = recv.source === ANY_SOURCE ? recv.members.includes(peer) : recv.members[recv.source] === peer;
         if (dependsOnPeer) this.failRecv(recv, this.peerError(error, recv, peer));
         return !dependsOnPeer;
       });
