@@ -16,6 +16,10 @@ const CLOSE_GRACE_MS = 2000;
  * (decisive when ranks share cores with each other or with other work).
  */
 const SPIN_MAX_BYTES = 64 << 10;
+/** Polling windows shorter than this save no wake-up worth having: stop polling instead. */
+const SPIN_MIN_MS = 0.012;
+/** While polling is off, every this-many small sends probe whether it pays again. */
+const SPIN_PROBE_EVERY = 64;
 const DEFAULT_MAX_PAYLOAD = 2 ** 36;
 
 /**
@@ -98,6 +102,15 @@ export abstract class RingTransport implements Transport {
   protected shuttingDown = false;
   private spinning = false;
   private spinUntil = 0;
+  /**
+   * Current polling window, adapting between 0 and spinMs as the engine's does: a window that
+   * ends with nothing found halves it, traffic found while polling restores it. On a loaded
+   * host the peer is not running while we poll, so polling there only delays it.
+   */
+  private spinBudgetMs: number;
+  private spinSkipped = 0;
+  /** The pending tick continues a polling window (rather than answering a wake-up). */
+  private polling = false;
   /** Frame bytes moved by the current progress pass (polling continues only after small traffic). */
   private bytesMoved = 0;
   private readonly chunkBytes: number;
@@ -112,6 +125,7 @@ export abstract class RingTransport implements Transport {
     this.chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
     this.maxPayload = opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD;
     this.spinMs = Math.max(0, opts.spinMicros) / 1000;
+    this.spinBudgetMs = this.spinMs;
     this.bulk = opts.bulk;
   }
 
@@ -299,7 +313,13 @@ export abstract class RingTransport implements Transport {
    * follows decides from what it moved.
    */
   protected wake(small = true): void {
-    if (this.spinMs > 0 && small) this.spinUntil = performance.now() + this.spinMs;
+    if (small && this.spinMs > 0) {
+      if (this.spinBudgetMs <= 0 && ++this.spinSkipped >= SPIN_PROBE_EVERY) {
+        this.spinSkipped = 0;
+        this.spinBudgetMs = this.spinMs;
+      }
+      if (this.spinBudgetMs > 0) this.spinUntil = performance.now() + this.spinBudgetMs;
+    }
     if (this.spinning) return;
     this.spinning = true;
     for (const link of this.links) link?.inbound.awake();
@@ -310,11 +330,17 @@ export abstract class RingTransport implements Transport {
 
   private readonly tick = (): void => {
     this.bytesMoved = 0;
-    if (this.progress() && this.spinMs > 0 && this.bytesMoved <= SPIN_MAX_BYTES) this.spinUntil = performance.now() + this.spinMs;
+    if (this.progress() && this.spinMs > 0 && this.bytesMoved <= SPIN_MAX_BYTES) {
+      if (this.polling) this.spinBudgetMs = this.spinMs; // polling caught it: worth it
+      if (this.spinBudgetMs > 0) this.spinUntil = performance.now() + this.spinBudgetMs;
+    }
     if (this.spinMs > 0 && performance.now() < this.spinUntil) {
+      this.polling = true;
       setImmediate(this.tick);
       return;
     }
+    if (this.polling) this.spinBudgetMs = this.spinBudgetMs >= 2 * SPIN_MIN_MS ? this.spinBudgetMs / 2 : 0;
+    this.polling = false;
     if (this.trySleep()) this.spinning = false;
     else setImmediate(this.tick); // data or space appeared while arming the doorbells
   };
