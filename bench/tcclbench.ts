@@ -32,7 +32,8 @@ try {
   injection = parseInjection(options.inject ?? process.env.TCCL_BENCH_INJECT);
 } catch (e) {
   if (!(e instanceof BenchUsageError)) throw e;
-  if (launchRank === '0') process.stderr.write(`tcclbench: ${e.detail}\n${BENCH_USAGE}`);
+  // Every rank says why: the first rank to exit stops the job, so rank 0 may never get to.
+  process.stderr.write(`tcclbench: ${e.detail} (--help lists the flags)\n`);
   process.exit(USAGE_EXIT);
 }
 
@@ -45,7 +46,7 @@ const coll = options.collective;
 const reducing = REDUCING.has(coll);
 const root = ROOTED.has(coll) ? options.root : -1;
 if (ROOTED.has(coll) && options.root >= nranks) {
-  if (rank === 0) process.stderr.write(`tcclbench: -r ${options.root} is not a rank of this ${nranks}-rank job\n`);
+  process.stderr.write(`tcclbench: -r ${options.root} is not a rank of this ${nranks}-rank job\n`);
   await comm.close();
   process.exit(USAGE_EXIT);
 }
