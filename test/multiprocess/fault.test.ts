@@ -86,6 +86,14 @@ describe(`fault injection over ${TRANSPORT} (tcclrun)`, () => {
     measure('SIGSTOP', injectedAt, found, run.stderr);
   });
 
+  it(`a rank whose main thread is busy for 3 heartbeat intervals is not declared lost (its liveness worker answers probes)`, async () => {
+    const run = launch(3, 'busy');
+    const status = await run.done;
+    expect(detections(run.stdout)).toEqual([]);
+    expect(status.code, run.stderr).toBe(0);
+    expect(run.stdout.match(/BUSY-DONE \d/g)?.length).toBe(3);
+  });
+
   it('a socket closed under a running collective fails the collective on both ends with PEER_LOST', async () => {
     const run = launch(3, 'close-socket');
     const status = await run.done;

@@ -1,10 +1,12 @@
 /**
  * Link liveness. Every `intervalMs / 8` each authenticated link is checked: a link we wrote
  * nothing to for half an interval gets a Heartbeat frame (so a live peer is never silent for
- * more than ~0.63 intervals), and a link we read nothing from for 1.25 intervals is declared
- * lost (TCCL_ERR_PEER_LOST): a dead or stopped peer is detected within ~1.4 intervals of its
- * last byte, inside the 2-interval bound. Reads and writes are seen through the socket's own
- * byte counters: nothing is added to the data path.
+ * more than ~0.63 intervals). A link we read nothing from for 1.25 intervals gets its peer's
+ * process probed (src/liveness.ts: a worker thread there answers even while its main thread
+ * is busy in a long synchronous kernel); no answer within 0.4 intervals and the link is lost
+ * (TCCL_ERR_PEER_LOST): a dead or stopped peer is detected within ~1.8 intervals of its last
+ * byte, inside the 2-interval bound, and a busy one is never declared dead. Reads and writes
+ * are seen through the socket's own byte counters: nothing is added to the data path.
  */
 import { TcclError } from '../../src/errors.js';
 import { FrameKind, type FrameHeader } from '../../src/wire/frame.js';
@@ -28,7 +30,15 @@ interface Seen {
   written: number;
   heardAt: number;
   wroteAt: number;
+  /** A liveness probe of this peer is outstanding. */
+  probing?: boolean;
 }
+
+/** Asks the peer's process whether it is alive (src/liveness.ts); resolves false if it does not answer in `timeoutMs`. */
+export type LivenessCheck = (peer: number, timeoutMs: number) => Promise<boolean>;
+
+/** Probe answer window, as a share of the interval: silence (1.25) + tick (0.25) + this stays within 2 intervals. */
+const PROBE_INTERVALS = 0.4;
 
 export class Heartbeat {
   private timer: NodeJS.Timeout | null = null;
@@ -37,7 +47,7 @@ export class Heartbeat {
   private readonly tickMs: number;
   private readonly frame: FrameHeader;
 
-  constructor(private readonly rank: number, readonly intervalMs: number, private readonly links: () => Iterable<Link>) {
+  constructor(private readonly rank: number, readonly intervalMs: number, private readonly links: () => Iterable<Link>, private readonly isAlive?: LivenessCheck) {
     this.tickMs = Math.max(1, intervalMs / TICKS_PER_INTERVAL);
     this.frame = { kind: FrameKind.Heartbeat, context: 0, source: rank, tag: 0, seq: 0, aux: 0, length: 0 };
   }
@@ -70,9 +80,8 @@ export class Heartbeat {
         s.read = socket.bytesRead;
         s.heardAt = now;
       } else if (now - s.heardAt > SILENCE_INTERVALS * this.intervalMs) {
-        link.destroy(new TcclError('TCCL_ERR_PEER_LOST',
-          `no data or heartbeat from rank ${link.peer} for ${Math.round(now - s.heardAt)} ms (heartbeat interval ${this.intervalMs} ms): it died, hangs or is stopped`,
-          { rank: this.rank, peer: link.peer }));
+        // Silent: busy in a long synchronous kernel, or dead / stopped? Ask its process.
+        if (!s.probing) this.probeThenDecide(link, s);
         continue;
       }
       if (socket.bytesWritten !== s.written) {
@@ -83,6 +92,25 @@ export class Heartbeat {
         void link.send(this.frame, EMPTY).catch(() => undefined);
       }
     }
+  }
+
+  /** The peer's process still answers: it is only busy, so wait on. Else the link is lost. */
+  private probeThenDecide(link: Link, s: Seen): void {
+    const peer = link.peer;
+    const lost = (why: string) => link.destroy(new TcclError('TCCL_ERR_PEER_LOST',
+      `no data or heartbeat from rank ${peer} for ${Math.round(performance.now() - s.heardAt)} ms (heartbeat interval ${this.intervalMs} ms)${why}: it died, hangs or is stopped`,
+      { rank: this.rank, peer }));
+    if (!this.isAlive) return lost('');
+    const timeoutMs = Math.max(50, PROBE_INTERVALS * this.intervalMs);
+    s.probing = true;
+    void this.isAlive(peer, timeoutMs).then((alive) => {
+      s.probing = false;
+      if (alive) s.heardAt = performance.now();
+      else lost(`, and its process did not answer a liveness probe within ${Math.round(timeoutMs)} ms`);
+    }, () => {
+      s.probing = false;
+      lost('');
+    });
   }
 }
 

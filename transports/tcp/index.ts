@@ -6,6 +6,7 @@ import type { Transport, TransportInit, TransportSink } from '../../src/transpor
 import { FrameKind, type FrameHeader } from '../../src/wire/frame.js';
 import { HELLO_MAX_BYTES, TcpHandshake } from './handshake.js';
 import { Heartbeat, heartbeatIntervalFromEnv } from './heartbeat.js';
+import { LivenessProber, LivenessResponder } from '../../src/liveness.js';
 import { Link, readThrough, SocketReader } from './link.js';
 
 export interface TcpOptions extends TransportInit {
@@ -64,7 +65,7 @@ export class TcpTransport implements Transport {
     this.maxPayload = opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD;
     this.highWater = opts.highWaterBytes ?? DEFAULT_HIGH_WATER;
     this.handshake = new TcpHandshake(opts.rank, opts.size, opts.auth ?? JobAuth.fromEnv(opts.jobId), Math.min(opts.timeoutMs, HANDSHAKE_MAX_MS));
-    this.heartbeat = new Heartbeat(opts.rank, opts.heartbeatMs ?? heartbeatIntervalFromEnv(), () => this.allLinks);
+    this.heartbeat = new Heartbeat(opts.rank, opts.heartbeatMs ?? heartbeatIntervalFromEnv(), () => this.allLinks, (peer, ms) => this.isAlive(peer, ms));
   }
 
   private addressKey(rank: number): string { return `${this.opts.prefix}/tcp/addr/${rank}`; }
@@ -87,8 +88,31 @@ export class TcpTransport implements Transport {
     const { address, port } = server.address() as net.AddressInfo;
     if (address === '0.0.0.0' || address === '::') log.warn(this.rank, `tcp listens on every interface (${address}:${port}) because TCCL_SOCKET_ADDR/host asked for ${this.opts.host}; any host that reaches it can try to connect (connections still must authenticate)`);
     log.info(this.rank, `tcp listening on ${address}:${port}${this.handshake.auth.hasSecret ? '' : ' (no TCCL_JOB_SECRET: links are checked against the job id only)'}; heartbeat ${this.heartbeat.intervalMs} ms`);
+    // Busy is not dead: a worker thread answers liveness probes while our main thread computes.
+    if (this.heartbeat.intervalMs > 0) this.responder = await LivenessResponder.start(address);
     this.heartbeat.start();
-    await this.opts.store.set(this.addressKey(this.rank), JSON.stringify({ host: address, port }));
+    await this.opts.store.set(this.addressKey(this.rank), JSON.stringify({ host: address, port, probePort: this.responder?.port }));
+  }
+
+  private responder: LivenessResponder | null = null;
+  private readonly prober = new LivenessProber();
+
+  /** Does `peer`'s process answer a liveness probe? (Its address record names the probe port.) */
+  private async isAlive(peer: number, timeoutMs: number): Promise<boolean> {
+    try {
+      const raw = await this.opts.store.get(this.addressKey(peer), timeoutMs);
+      const { host, probePort } = JSON.parse(new TextDecoder().decode(raw)) as { host: string; probePort?: number };
+      return probePort !== undefined && !this.shuttingDown && await this.prober.probe(host, probePort, timeoutMs);
+    } catch {
+      return false;
+    }
+  }
+
+  private stopLiveness(): void {
+    this.heartbeat.stop();
+    this.prober.close();
+    this.responder?.close();
+    this.responder = null;
   }
 
   async connectAll(timeoutMs: number): Promise<void> {
@@ -236,7 +260,7 @@ export class TcpTransport implements Transport {
   async close(): Promise<void> {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
-    this.heartbeat.stop();
+    this.stopLiveness();
     await this.reachSilentPeers();
     const goodbye: FrameHeader = { kind: FrameKind.Goodbye, context: 0, source: this.rank, tag: 0, seq: 0, aux: 0, length: 0 };
     await Promise.all([...this.allLinks].map((l) => {
@@ -249,7 +273,7 @@ export class TcpTransport implements Transport {
   abort(reason: TcclError): Promise<void> {
     if (this.shuttingDown) return Promise.resolve();
     this.shuttingDown = true;
-    this.heartbeat.stop();
+    this.stopLiveness();
     return this.sendAborts(reason);
   }
 
