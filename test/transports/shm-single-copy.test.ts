@@ -11,6 +11,7 @@ afterEach(async () => {
   await Promise.allSettled(open.map((c) => c.close()));
   open = [];
   delete process.env.TCCL_SHM_SINGLE_COPY_BYTES;
+  delete process.env.TCCL_SHM_PULL_WINDOW;
 });
 
 /** Descriptors rank `from` has written towards `to` (each one is a single-copy send). */
@@ -54,6 +55,29 @@ describe('shm single-copy path', () => {
     const got = new Uint8Array(2 << 20);
     await w[1].recv(got, 0, { tag: 7 });
     sameBytes(got, expected, 'got');
+  });
+
+  it('a sender offers at most TCCL_SHM_PULL_WINDOW bytes of payload before waiting for pulls', async () => {
+    process.env.TCCL_SHM_PULL_WINDOW = String(1 << 20);
+    const w = (open = await initLocalWorld(2, { transport: 'shm', timeoutMs: 10_000 }));
+    const link = (engineOf(w[0]).transport as unknown as { links: { pullBytes: number }[] }).links[1];
+    const sends = Array.from({ length: 8 }, (_, k) => w[0].isend(data(512 << 10, k), 1, { tag: k }));
+    let done = false;
+    void Promise.all(sends).then(() => { done = true; });
+    let peak = 0;
+    // Sample the window on every event-loop turn until the receiver has pulled everything.
+    while (!done) {
+      peak = Math.max(peak, link.pullBytes);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThanOrEqual(1 << 20);
+    for (let k = 0; k < 8; k++) {
+      const got = new Uint8Array(512 << 10);
+      await w[1].recv(got, 0, { tag: k });
+      sameBytes(got, data(512 << 10, k), `message ${k}`);
+    }
+    delete process.env.TCCL_SHM_PULL_WINDOW;
   });
 
   it('TCCL_SHM_SINGLE_COPY_BYTES=0 keeps every payload on the ring', async () => {

@@ -26,6 +26,9 @@ export interface ShmOptions extends TransportInit {
 }
 
 const DEFAULT_SINGLE_COPY_BYTES = 256 << 10;
+/** Single-copy payload bytes offered to a peer before waiting for its pulls; env TCCL_SHM_PULL_WINDOW. */
+const DEFAULT_PULL_WINDOW = 1 << 20;
+const pullWindowBytes = () => Math.max(0, Number(process.env.TCCL_SHM_PULL_WINDOW) || DEFAULT_PULL_WINDOW);
 function singleCopyBytes(opts: ShmOptions): number {
   const configured = process.env.TCCL_SHM_SINGLE_COPY_BYTES;
   if (opts.singleCopyBytes !== undefined) return opts.singleCopyBytes;
@@ -100,6 +103,7 @@ export class ShmTransport extends RingTransport {
       rank: opts.rank, size: opts.size, spinMicros: opts.spinMicros,
       bulk: singleCopyBytes(opts) > 0 ? {
         minBytes: singleCopyBytes(opts),
+        windowBytes: pullWindowBytes(),
         address: (view) => shmAddon().address(view),
         pull: (peer, address, dest) => { shmAddon().pull(this.pids.get(peer)!, address, dest); },
       } : undefined,

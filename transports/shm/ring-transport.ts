@@ -31,6 +31,12 @@ const DEFAULT_MAX_PAYLOAD = 2 ** 36;
 export interface BulkCopy {
   /** Payloads at least this large take the single-copy path. */
   minBytes: number;
+  /**
+   * Bytes of payload a sender offers at once before waiting for pulls (at least one payload).
+   * Bounds what a receiver that has not posted its receives yet pulls into unexpected buffers
+   * (an extra copy and fresh memory each), as the ring's capacity bounds the two-copy path.
+   */
+  windowBytes: number;
   address(view: Uint8Array): bigint;
   /** Copy dest.length bytes from `address` in `peer`'s memory into dest; throws if it cannot. */
   pull(peer: number, address: bigint, dest: Uint8Array): void;
@@ -83,6 +89,8 @@ interface PeerLink {
   /** Descriptors written so far, and the single-copy sends waiting for their pull, in order. */
   bulkWritten: number;
   awaitingPull: PendingSend[];
+  /** Payload bytes of awaitingPull. */
+  pullBytes: number;
   /** Waiters for awaitingPull to empty (close). */
   pullDrained: (() => void)[];
 }
@@ -152,7 +160,7 @@ export abstract class RingTransport implements Transport {
   protected attach(peer: number, inbound: Ring, outbound: Ring): void {
     const link: PeerLink = {
       peer, inbound, outbound, queue: [], queuedBytes: 0, paused: false, lost: null,
-      bulkOk: false, bulkWritten: 0, awaitingPull: [], pullDrained: [],
+      bulkOk: false, bulkWritten: 0, awaitingPull: [], pullBytes: 0, pullDrained: [],
       parser: null as unknown as FrameParser,
     };
     link.parser = new FrameParser({
@@ -199,6 +207,7 @@ export abstract class RingTransport implements Transport {
       const free = ring.free();
       if (free === 0) break;
       const item = link.queue[0];
+      if (this.waitsForPulls(link)) break;
       const total = HEADER_BYTES + item.payload.length;
       let budget = Math.min(free, this.chunkBytes, total - item.written);
       const before = item.written;
@@ -223,10 +232,17 @@ export abstract class RingTransport implements Transport {
           // The receiver now owns reading the payload; it stays ours (untouched) until pulled.
           item.pullSeq = link.bulkWritten = (link.bulkWritten + 1) | 0;
           link.awaitingPull.push(item);
+          link.pullBytes += item.bulk.length;
         } else item.resolve();
       }
     }
     return moved;
+  }
+
+  /** The next frame is a single-copy send that must wait until earlier pulls free the window. */
+  private waitsForPulls(link: PeerLink): boolean {
+    const item = link.queue[0];
+    return !!item?.bulk && item.written === 0 && link.awaitingPull.length > 0 && link.pullBytes + item.bulk.length > this.bulk!.windowBytes;
   }
 
   /** Single-copy sends whose payload the receiver has pulled are complete. */
@@ -236,6 +252,7 @@ export abstract class RingTransport implements Transport {
     while (link.awaitingPull.length && ((pulled - link.awaitingPull[0].pullSeq!) | 0) >= 0) {
       const item = link.awaitingPull.shift()!;
       this.bytesMoved += item.bulk!.length;
+      link.pullBytes -= item.bulk!.length;
       item.resolve();
       moved = true;
     }
@@ -300,8 +317,8 @@ export abstract class RingTransport implements Transport {
     let moved = false;
     for (const link of this.links) {
       if (!link) continue;
-      if (!link.lost && link.queue.length && this.pump(link)) moved = true;
       if (link.awaitingPull.length && this.settlePulls(link)) moved = true;
+      if (!link.lost && link.queue.length && this.pump(link)) moved = true;
       if (this.drain(link)) moved = true;
     }
     return moved;
@@ -351,7 +368,7 @@ export abstract class RingTransport implements Transport {
     for (const link of this.links) {
       if (!link || link.lost) continue;
       if (!link.paused && !link.inbound.sleep()) idle = false;
-      if (link.queue.length && !link.outbound.waitForSpace()) idle = false;
+      if (link.queue.length && !this.waitsForPulls(link) && !link.outbound.waitForSpace()) idle = false;
       if (link.awaitingPull.length && !link.outbound.waitForPull(link.awaitingPull[0].pullSeq!)) idle = false;
     }
     return idle;
@@ -385,6 +402,7 @@ export abstract class RingTransport implements Transport {
     link.lost = error;
     for (const item of link.queue.splice(0)) item.reject(error);
     for (const item of link.awaitingPull.splice(0)) item.reject(error);
+    link.pullBytes = 0;
     for (const done of link.pullDrained.splice(0)) done();
     link.queuedBytes = 0;
     if (!this.shuttingDown) this.sink?.peerLost(link.peer, error);
@@ -437,6 +455,7 @@ export abstract class RingTransport implements Transport {
   private failLink(link: PeerLink, error: TcclError): void {
     for (const item of link.queue.splice(0)) item.reject(error);
     for (const item of link.awaitingPull.splice(0)) item.reject(error);
+    link.pullBytes = 0;
     for (const done of link.pullDrained.splice(0)) done();
     link.queuedBytes = 0;
     link.lost ??= error;
