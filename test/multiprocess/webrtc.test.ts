@@ -1,6 +1,6 @@
 // The webrtc transport across real processes through the real launcher: the collective grid
 // at several world sizes, the allreduce example, processes that exit by themselves after
-// close (no native handle left), and kill -9 of one rank.
+// close (no native handle left), a busy rank that is not declared dead, and kill -9 of one rank.
 import { describe, expect, it } from 'vitest';
 import { tcclrun } from '../launcher/helpers.js';
 
@@ -39,6 +39,13 @@ describe('webrtc jobs', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect([...r.stdout.matchAll(/CLOSED rank=(\d) links=2/g)].map((m) => m[1]).sort()).toEqual(['0', '1', '2']);
+  }, 120_000);
+
+  it(`a rank whose main thread is busy for 3 heartbeat intervals is not declared lost (its liveness worker answers probes)`, async () => {
+    const r = await webrtc(3, 'test/multiprocess/fixtures/fault-worker.ts', ['busy'], { TCCL_HEARTBEAT_MS: String(HEARTBEAT_MS) });
+    expect(r.stdout).not.toContain('DETECTED');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout.match(/BUSY-DONE \d/g)?.length).toBe(3);
   }, 120_000);
 
   it(`kill -9 of one rank while the others wait on it: they fail with TCCL_ERR_PEER_LOST naming it (heartbeat ${HEARTBEAT_MS} ms)`, async () => {

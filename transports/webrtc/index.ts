@@ -5,6 +5,7 @@ import { FrameKind, type FrameHeader } from '../../src/wire/frame.js';
 import type { FrameSink } from '../../src/wire/parser.js';
 import { ChannelLink } from './channel-link.js';
 import { heartbeatIntervalFromEnv, Liveness, type LiveLink } from './liveness.js';
+import { LivenessProber, LivenessResponder } from '../../src/liveness.js';
 import { openPeerConnection, parseIceServers, releasePeerConnection, type DataChannel, type PeerConnection } from './native.js';
 import { Signalling } from './signalling.js';
 
@@ -104,7 +105,22 @@ export class WebRtcTransport implements Transport {
     this.maxMessage = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE;
     const envMtu = Number(process.env.TCCL_WEBRTC_MTU);
     this.mtu = opts.mtu ?? (envMtu > 0 ? envMtu : /^(127\.|::1$|localhost$)/.test(opts.host) ? LOOPBACK_MTU : undefined);
-    this.liveness = new Liveness(opts.rank, opts.heartbeatMs ?? heartbeatIntervalFromEnv(), () => this.openLinks());
+    this.liveness = new Liveness(opts.rank, opts.heartbeatMs ?? heartbeatIntervalFromEnv(), () => this.openLinks(), (peer, ms) => this.isAlive(peer, ms));
+  }
+
+  private responder: LivenessResponder | null = null;
+  private readonly prober = new LivenessProber();
+  private probeKey(rank: number): string { return `${this.opts.prefix}/webrtc/probe/${rank}`; }
+
+  /** Does `peer`'s process answer a liveness probe (its probe address is in the store)? */
+  private async isAlive(peer: number, timeoutMs: number): Promise<boolean> {
+    try {
+      const raw = await this.opts.store.get(this.probeKey(peer), timeoutMs);
+      const { host, port } = JSON.parse(new TextDecoder().decode(raw)) as { host: string; port: number };
+      return !this.shuttingDown && await this.prober.probe(host, port, timeoutMs);
+    } catch {
+      return false;
+    }
   }
 
   private *openLinks(): Iterable<LiveLink> {
@@ -114,6 +130,12 @@ export class WebRtcTransport implements Transport {
   async start(sink: TransportSink): Promise<void> {
     this.sink = sink;
     this.watcher = this.watchRequests();
+    // Busy is not dead: a worker thread answers liveness probes while our main thread computes.
+    const probeHost = this.opts.host && this.opts.host !== '0.0.0.0' ? this.opts.host : '127.0.0.1';
+    if (this.liveness.intervalMs > 0) {
+      this.responder = await LivenessResponder.start(probeHost);
+      await this.opts.store.set(this.probeKey(this.rank), JSON.stringify({ host: probeHost, port: this.responder.port }));
+    }
     this.liveness.start();
     const preconnect = this.opts.preconnect ?? process.env.TCCL_WEBRTC_PRECONNECT !== '0';
     if (preconnect) {
@@ -338,6 +360,9 @@ export class WebRtcTransport implements Transport {
    */
   private async farewell(header: FrameHeader, payload: Uint8Array): Promise<void> {
     this.liveness.stop();
+    this.prober.close();
+    this.responder?.close();
+    this.responder = null;
     await this.reachSilentPeers();
     const waits: Promise<void>[] = [];
     for (const p of this.peers) {

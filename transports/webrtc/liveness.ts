@@ -1,18 +1,24 @@
 /**
  * Peer liveness for WebRTC links, with tcp's rule (transports/tcp/heartbeat.ts, same
- * TCCL_HEARTBEAT_MS): a link we sent nothing on for half an interval gets a Heartbeat frame,
- * and a peer we received nothing from for 1.5 intervals is lost. A killed peer sends no UDP
- * reset, so without this a dead peer is noticed only when SCTP gives up retransmitting
- * (about 14 s here, and only while we send). "Received" counts every DTLS/SCTP byte from the
- * peer (libdatachannel's counters: SACKs of our data count too), so nothing is added to the
- * data path.
+ * TCCL_HEARTBEAT_MS): a link we sent nothing on for half an interval gets a Heartbeat frame;
+ * a peer we received nothing from for 1.25 intervals has its process probed (src/liveness.ts:
+ * a worker thread there answers while its main thread is busy in a long kernel), and no answer
+ * within 0.4 intervals loses the link. A killed peer sends no UDP reset, so without this a dead
+ * peer is noticed only when SCTP gives up retransmitting (about 14 s here, and only while we
+ * send). "Received" is libdatachannel's count of message bytes from the peer, so nothing is
+ * added to the data path. Behind NAT the probe cannot reach the peer: silence alone decides.
  */
 import { TcclError } from '../../src/errors.js';
 import { FrameKind, type FrameHeader } from '../../src/wire/frame.js';
 
 export { heartbeatIntervalFromEnv } from '../tcp/heartbeat.js';
 
-const SILENCE_INTERVALS = 1.5;
+const SILENCE_INTERVALS = 1.25;
+/** Probe answer window, as a share of the interval (silence + tick + this stays within 2 intervals). */
+const PROBE_INTERVALS = 0.4;
+
+/** Asks the peer's process whether it is alive; false if it does not answer within `timeoutMs`. */
+export type LivenessCheck = (peer: number, timeoutMs: number) => Promise<boolean>;
 
 /** What liveness needs of one open link. */
 export interface LiveLink {
@@ -24,7 +30,7 @@ export interface LiveLink {
   lost(error: TcclError): void;
 }
 
-interface Seen { received: number; sent: number; heardAt: number; sentAt: number }
+interface Seen { received: number; sent: number; heardAt: number; sentAt: number; probing?: boolean }
 
 export class Liveness {
   private timer: NodeJS.Timeout | null = null;
@@ -33,7 +39,7 @@ export class Liveness {
   private readonly tickMs: number;
   private readonly frame: FrameHeader;
 
-  constructor(private readonly rank: number, readonly intervalMs: number, private readonly links: () => Iterable<LiveLink>) {
+  constructor(private readonly rank: number, readonly intervalMs: number, private readonly links: () => Iterable<LiveLink>, private readonly isAlive?: LivenessCheck) {
     this.tickMs = Math.max(1, intervalMs / 4);
     this.frame = { kind: FrameKind.Heartbeat, context: 0, source: rank, tag: 0, seq: 0, aux: 0, length: 0 };
   }
@@ -66,9 +72,7 @@ export class Liveness {
         s.received = received;
         s.heardAt = now;
       } else if (now - s.heardAt > SILENCE_INTERVALS * this.intervalMs) {
-        link.lost(new TcclError('TCCL_ERR_PEER_LOST',
-          `no data or heartbeat from rank ${link.peer} for ${Math.round(now - s.heardAt)} ms (heartbeat interval ${this.intervalMs} ms): it died, hangs or is stopped`,
-          { rank: this.rank, peer: link.peer }));
+        if (!s.probing) this.probeThenDecide(link, s);
         continue;
       }
       if (sent !== s.sent) {
@@ -80,5 +84,23 @@ export class Liveness {
       }
     }
     for (const peer of this.seen.keys()) if (!present.has(peer)) this.seen.delete(peer);
+  }
+
+  /** Silent: busy in a long synchronous kernel, or dead / stopped? Ask its process. */
+  private probeThenDecide(link: LiveLink, s: Seen): void {
+    const lost = (why: string) => link.lost(new TcclError('TCCL_ERR_PEER_LOST',
+      `no data or heartbeat from rank ${link.peer} for ${Math.round(performance.now() - s.heardAt)} ms (heartbeat interval ${this.intervalMs} ms)${why}: it died, hangs or is stopped`,
+      { rank: this.rank, peer: link.peer }));
+    if (!this.isAlive) return lost('');
+    const timeoutMs = Math.max(50, PROBE_INTERVALS * this.intervalMs);
+    s.probing = true;
+    void this.isAlive(link.peer, timeoutMs).then((alive) => {
+      s.probing = false;
+      if (alive) s.heardAt = performance.now();
+      else lost(`, and its process did not answer a liveness probe within ${Math.round(timeoutMs)} ms`);
+    }, () => {
+      s.probing = false;
+      lost('');
+    });
   }
 }
