@@ -41,8 +41,6 @@ export interface WebRtcOptions extends TransportInit {
 }
 
 const CLOSE_GRACE_MS = 2000;
-/** Delay before an orderly close (Goodbye) is reported to the engine: see lose(). */
-const ORDERLY_REPORT_MS = 2000;
 /** How long close/abort tries to reach a peer it never linked to (ICE + DTLS + SCTP handshake). */
 const FAREWELL_SETUP_MS = 3000;
 const DEFAULT_ICE_TIMEOUT_MS = 30_000;
@@ -289,23 +287,14 @@ export class WebRtcTransport implements Transport {
     return {
       beginFrame: (header) => (header.kind === FrameKind.Data || header.kind === FrameKind.Abort ? this.sink!.beginFrame(peer, header) : undefined),
       endFrame: (header, payload) => {
-        if (header.kind === FrameKind.Goodbye) this.lose(peer, new TcclError('TCCL_ERR_PEER_LOST', `rank ${peer} closed its communicator`), true, true);
+        if (header.kind === FrameKind.Goodbye) this.lose(peer, new TcclError('TCCL_ERR_PEER_LOST', `rank ${peer} closed its communicator`), true);
         else if (header.kind === FrameKind.Data || header.kind === FrameKind.Abort) this.sink!.endFrame(peer, header, payload);
       },
     };
   }
 
   /** Tear the link to `peer` down; tell the engine if the peer was linked and we are not closing. */
-  /**
-   * `orderly`: the peer said Goodbye, so everything it sent has arrived. The engine fails every
-   * pending collective of a lost member, yet a peer may close as soon as its own part of the
-   * last collective is done, while another rank's message for that collective is still in
-   * flight on another link (or that link is still handshaking). So an orderly close is
-   * reported once no link of ours is handshaking and ORDERLY_REPORT_MS have passed: a receive
-   * that really waits on the departed peer still fails promptly. (The real fix is in the
-   * engine: an orderly close should doom only receives that name that peer.)
-   */
-  private lose(peer: number, error: TcclError, wasOpen: boolean, orderly = false): void {
+  private lose(peer: number, error: TcclError, wasOpen: boolean): void {
     const p = this.peers[peer];
     if (p.state === 'closed') return;
     p.state = 'closed';
@@ -316,13 +305,7 @@ export class WebRtcTransport implements Transport {
     // Native callbacks may be running: release on the next turn, outside them.
     if (pc) setImmediate(() => releasePeerConnection(pc));
     p.markClosed();
-    if (!wasOpen || this.shuttingDown || !this.sink) return;
-    if (!orderly) return this.sink.peerLost(peer, reason);
-    const handshaking = this.peers.filter((q) => q.state === 'connecting' && q.ready).map((q) => q.ready);
-    void Promise.allSettled(handshaking).then(() => {
-      const timer = setTimeout(() => { if (!this.shuttingDown) this.sink?.peerLost(peer, reason); }, ORDERLY_REPORT_MS);
-      timer.unref();
-    });
+    if (wasOpen && !this.shuttingDown && this.sink) this.sink.peerLost(peer, reason);
   }
 
   pauseReceive(peer: number): void { this.peers[peer].link?.pause(); }
