@@ -6,7 +6,7 @@
 //                            --collectives allreduce -n 10 -w 3 --iter-bytes 64M --max-for webrtc=4M
 //                            --rounds 1 --out bench/out/compare]
 // --iter-bytes trims iterations of large messages alike for every series (at least 3 timed);
-// --max-for caps the sweep of a slow transport (webrtc moves ~0.02 GB/s here: its 64 MiB sweep
+// --max-for caps the sweep of a slow transport ("none": no cap; webrtc was ~0.02 GB/s here and its 64 MiB sweep
 // alone would take minutes), so the whole comparison stays under 10 minutes.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,7 +38,7 @@ const warmup = flag(['-w', '--warmup'], '3');
 const iterBytes = flag(['--iter-bytes'], '64M');
 const rounds = Number(flag(['--rounds'], '1'));
 /** transport -> largest size swept for it. */
-const maxFor = new Map(list(flag(['--max-for'], 'webrtc=4M')).map((kv) => {
+const maxFor = new Map(list(flag(['--max-for'], 'webrtc=4M')).filter((kv) => kv !== 'none').map((kv) => {
   const [t, size] = kv.split('=');
   return [t, Math.min(maxBytes, parseSize(size ?? '', `--max-for ${t}`))] as const;
 }));

@@ -60,6 +60,7 @@ for (const dtype of options.dtypes) {
   for (const op of ops) cases.push({ dtype, op });
 }
 if (cases.length === 0) {
+  process.stderr.write(`tcclbench: nothing to run: op ${options.ops.join(',')} is not defined for ${options.dtypes.join(',')}\n`);
   await comm.close();
   process.exit(USAGE_EXIT);
 }
