@@ -5,6 +5,7 @@ import { recorderFor, type FlightRecorder } from '../diag/flight-recorder.js';
 import * as log from '../diag/log.js';
 import { ANY_SOURCE, ANY_TAG, type Engine } from './engine.js';
 import { Request, type Status } from './request.js';
+import { overlaps } from '../kernels/view.js';
 
 /** Largest user tag (MPI_TAG_UB): tags are non-negative int32. */
 export const TAG_UB = 0x7fff_ffff;
@@ -133,6 +134,8 @@ export class CommunicatorBase {
   async sendrecv(sendBuf: ArrayBufferView, dest: number, recvBuf: ArrayBufferView, source: number, opts: SendRecvOptions = {}): Promise<Status> {
     // Check the send first: a bad send argument must not leave a stray receive posted.
     const sendArgs = this.checkSend(sendBuf, dest, opts.sendTag ?? opts.tag ?? 0);
+    // Overlapping buffers (MPI_Sendrecv_replace): send a copy, so the receive cannot overwrite unsent bytes.
+    if (overlaps(sendArgs.bytes, recvBuf)) sendArgs.bytes = sendArgs.bytes.slice();
     const recv = this.irecv(recvBuf, source, { timeoutMs: opts.timeoutMs, signal: opts.signal, tag: opts.recvTag ?? opts.tag ?? ANY_TAG });
     const send = this.startSend(sendArgs, sendBuf, dest, opts.timeoutMs ?? this.defaultTimeoutMs);
     const [status] = await Promise.all([recv, send]);

@@ -3,6 +3,7 @@ import * as coll from '../collectives/index.js';
 import { dtypeOf, type DType, type TypedArray } from '../dtype.js';
 import { TcclError, invalidArgument } from '../errors.js';
 import { validateOp, type ReduceOp } from '../kernels/reduce.js';
+import { unaliased } from '../kernels/view.js';
 import { CommunicatorBase } from './base.js';
 import type { Request } from './request.js';
 
@@ -92,7 +93,7 @@ export class Communicator extends CommunicatorBase {
       return dtype;
     });
     return this.runCollective('reduceScatter', opts.timeoutMs, opts.signal, async (p2p) => {
-      await coll.reduceScatter(p2p, src, dst, { dtype, op, algorithm: opts.algorithm });
+      await coll.reduceScatter(p2p, unaliased(src, dst), dst, { dtype, op, algorithm: opts.algorithm });
       return dst;
     }, { count: dst.length, dtype, reduceOp: opName(op), algorithm: () => coll.selectReduceScatter(src.byteLength, this.size, opts.algorithm) });
   }
@@ -111,7 +112,7 @@ export class Communicator extends CommunicatorBase {
       coll.selectAllgather(dst.byteLength, this.size, opts.algorithm);
     });
     return this.runCollective('allgather', opts.timeoutMs, opts.signal, async (p2p) => {
-      await coll.allgather(p2p, src, dst, { algorithm: opts.algorithm });
+      await coll.allgather(p2p, unaliased(src, dst), dst, { algorithm: opts.algorithm });
       return dst;
     }, { count: src.length, dtype: dtypeOf(src, opts.dtype), algorithm: () => coll.selectAllgather(dst.byteLength, this.size, opts.algorithm) });
   }
@@ -129,7 +130,7 @@ export class Communicator extends CommunicatorBase {
       if (dst.length < total) throw invalidArgument(`allgatherv dst has ${dst.length} elements; recvCounts add up to ${total}`);
     });
     return this.runCollective('allgatherv', opts.timeoutMs, opts.signal, async (p2p) => {
-      await coll.allgatherv(p2p, src, dst, recvCounts, { algorithm: opts.algorithm });
+      await coll.allgatherv(p2p, unaliased(src, dst), dst, recvCounts, { algorithm: opts.algorithm });
       return dst;
     }, { count: sum(recvCounts), dtype: dtypeOf(src, opts.dtype) });
   }
@@ -149,7 +150,7 @@ export class Communicator extends CommunicatorBase {
       coll.selectAlltoall(src.byteLength / this.size, this.size, opts.algorithm);
     });
     return this.runCollective('alltoall', opts.timeoutMs, opts.signal, async (p2p) => {
-      await coll.alltoall(p2p, src, dst, { algorithm: opts.algorithm });
+      await coll.alltoall(p2p, unaliased(src, dst), dst, { algorithm: opts.algorithm });
       return dst;
     }, { count: src.length, dtype: dtypeOf(src, opts.dtype), algorithm: () => coll.selectAlltoall(src.byteLength / this.size, this.size, opts.algorithm) });
   }
@@ -166,7 +167,7 @@ export class Communicator extends CommunicatorBase {
       this.checkLayout(dst.length, recvCounts, opts.rdispls, 'recvCounts', 'dst');
     });
     return this.runCollective('alltoallv', opts.timeoutMs, opts.signal, async (p2p) => {
-      await coll.alltoallv(p2p, src, sendCounts, dst, recvCounts, { sdispls: opts.sdispls, rdispls: opts.rdispls });
+      await coll.alltoallv(p2p, unaliased(src, dst), sendCounts, dst, recvCounts, { sdispls: opts.sdispls, rdispls: opts.rdispls });
       return dst;
     }, { dtype: dtypeOf(src, opts.dtype) });
   }
@@ -206,8 +207,8 @@ export class Communicator extends CommunicatorBase {
     });
     const out = this.rank === root ? ((opts.out ?? src) as T) : undefined;
     return this.runCollective('reduce', opts.timeoutMs, opts.signal, async (p2p) => {
-      // In place at the root: reduce from a copy so the tree reads unmodified input.
-      const input = out === src ? (src.slice() as T) : src;
+      // In place (or overlapping) at the root: reduce from a copy so the tree reads unmodified input.
+      const input = out ? unaliased(src, out) : src;
       await coll.reduce(p2p, input, out, { root, dtype, op });
       return out;
     }, { count: src.length, dtype, reduceOp: opName(op), root });
@@ -229,7 +230,7 @@ export class Communicator extends CommunicatorBase {
       }
     });
     return this.runCollective('gather', opts.timeoutMs, opts.signal, async (p2p) => {
-      await coll.gather(p2p, src, this.rank === root ? dst : undefined, { root });
+      await coll.gather(p2p, this.rank === root ? unaliased(src, dst) : src, this.rank === root ? dst : undefined, { root });
       return this.rank === root ? dst : undefined;
     }, { count: src.length, dtype: dtypeOf(src, opts.dtype), root });
   }
@@ -252,7 +253,7 @@ export class Communicator extends CommunicatorBase {
       }
     });
     return this.runCollective('gatherv', opts.timeoutMs, opts.signal, async (p2p) => {
-      await coll.gatherv(p2p, src, this.rank === root ? dst : undefined, recvCounts, { root, displs: opts.displs });
+      await coll.gatherv(p2p, this.rank === root ? unaliased(src, dst) : src, this.rank === root ? dst : undefined, recvCounts, { root, displs: opts.displs });
       return this.rank === root ? dst : undefined;
     }, { count: sum(recvCounts), dtype: dtypeOf(src, opts.dtype), root });
   }
@@ -272,7 +273,7 @@ export class Communicator extends CommunicatorBase {
       }
     });
     return this.runCollective('scatter', opts.timeoutMs, opts.signal, async (p2p) => {
-      await coll.scatter(p2p, this.rank === root ? src : undefined, dst, { root });
+      await coll.scatter(p2p, this.rank === root ? unaliased(src!, dst) : undefined, dst, { root });
       return dst;
     }, { count: dst.length, dtype: dtypeOf(dst, opts.dtype), root });
   }
@@ -295,7 +296,7 @@ export class Communicator extends CommunicatorBase {
       }
     });
     return this.runCollective('scatterv', opts.timeoutMs, opts.signal, async (p2p) => {
-      await coll.scatterv(p2p, this.rank === root ? src : undefined, sendCounts, dst, { root, displs: opts.displs });
+      await coll.scatterv(p2p, this.rank === root ? unaliased(src!, dst) : undefined, sendCounts, dst, { root, displs: opts.displs });
       return dst;
     }, { count: sum(sendCounts), dtype: dtypeOf(dst, opts.dtype), root });
   }

@@ -39,3 +39,18 @@ export function viewAs(dtype: DType, bytes: Uint8Array, byteOffset: number, coun
 
 /** True when `view` shares memory with `bytes` (viewAs returned a view, not a copy). */
 export const isViewOf = (view: TypedArray, bytes: Uint8Array): boolean => view.buffer === bytes.buffer;
+
+/** Do two views share any byte of memory? */
+export function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return a.buffer === b.buffer && a.byteLength > 0 && b.byteLength > 0 &&
+    a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+}
+
+/**
+ * `src`, or a copy of it when it shares memory with `dst`: the algorithms read src while
+ * writing dst, so an aliased call (alltoall(buf, buf), MPI_IN_PLACE-style layouts) would read
+ * blocks already overwritten. Copying makes every such call correct.
+ */
+export function unaliased<T extends TypedArray>(src: T, dst: ArrayBufferView | undefined): T {
+  return dst && overlaps(src, dst) ? (src.slice() as T) : src;
+}
