@@ -73,6 +73,8 @@ export interface LaunchResult {
 /** Exit status used when --timeout expires (same as timeout(1)). */
 export const TIMEOUT_EXIT_CODE = 124;
 export const DEFAULT_KILL_GRACE_MS = 3000;
+/** After the first failure, how long the other ranks may exit on their own before SIGTERM. */
+const NOTICE_MS = 1000;
 /** After every rank exited, output pipes still open (held by a grandchild) this long are cut. */
 const PIPE_IDLE_MS = 1000;
 
@@ -105,6 +107,7 @@ export class Job {
   private stopping = false;
   private killedHard = false;
   private graceTimer?: NodeJS.Timeout;
+  private noticeTimer?: NodeJS.Timeout;
   private jobTimer?: NodeJS.Timeout;
   private started = false;
   private lastOutput = Date.now();
@@ -191,11 +194,13 @@ export class Job {
       }
 
       await Promise.all(this.ranks.map((r) => r.exitedP));
+      clearTimeout(this.noticeTimer);
       clearTimeout(this.graceTimer);
       clearTimeout(this.jobTimer);
       await this.drainOutput();
       return await this.finish(out, err);
     } finally {
+      clearTimeout(this.noticeTimer);
       clearTimeout(this.graceTimer);
       clearTimeout(this.jobTimer);
       // Segments of ranks that died before unlinking theirs (kill -9 during setup).
@@ -256,9 +261,17 @@ export class Job {
     this.stopping = true;
     this.reason = reason;
     clearTimeout(this.jobTimer);
+    this.stopStartedAt = performance.now();
+    // After a rank fails, the others get a moment to notice (a lost peer, an abort) and exit
+    // with their own error, which names what they saw; then they are signalled. Stays within
+    // the 5 s bound: NOTICE_MS + the SIGTERM grace.
+    if (reason.kind === 'failure') this.noticeTimer = setTimeout(() => this.signalRunning(signal), Math.min(NOTICE_MS, this.graceMs));
+    else this.signalRunning(signal);
+  }
+
+  private signalRunning(signal: NodeJS.Signals): void {
     const running = this.ranks.filter((r) => !r.exited);
     this.stopped = running.map((r) => r.rank);
-    this.stopStartedAt = performance.now();
     if (running.length === 0) return;
     for (const r of running) r.proc.kill(signal);
     // A stopped (SIGSTOP) rank acts on the signal only once continued; note it as a likely culprit.
@@ -279,6 +292,7 @@ export class Job {
   private killNow(): void {
     if (this.killedHard) return;
     this.killedHard = true;
+    clearTimeout(this.noticeTimer);
     clearTimeout(this.graceTimer);
     for (const r of this.ranks) if (!r.exited) r.proc.kill('SIGKILL');
   }
@@ -345,7 +359,7 @@ export class Job {
     const details: string[] = [];
     if (result.firstFailure?.lastError) details.push(`tcclrun: rank ${result.firstFailure.rank}'s last error: ${result.firstFailure.lastError}`);
     if (result.frozen) details.push(`tcclrun: rank${result.frozen.length > 1 ? 's' : ''} ${result.frozen.join(',')} ${result.frozen.length > 1 ? 'were' : 'was'} stopped (SIGSTOP) when the job was stopped`);
-    if (result.stopMs !== undefined && result.stopped?.length) details.push(`tcclrun: every rank exited ${fmtSeconds(result.stopMs)} after the job began stopping`);
+    if (result.stopMs !== undefined && result.exitCode !== 0) details.push(`tcclrun: every rank exited ${fmtSeconds(result.stopMs)} after the job began stopping`);
     if (details.length) err.write(Buffer.from(details.join('\n') + '\n'));
     await err.flush();
     return result;
