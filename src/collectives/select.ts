@@ -3,8 +3,9 @@
  * Precedence: the call's `algorithm` option, then TCCL_ALGO_<COLLECTIVE>, then the size rules.
  * 'auto' (or an empty env var) means "use the size rules". Unknown names -> invalidArgument.
  *
- * Thresholds are PROVISIONAL (chosen from the usual MPICH / Open MPI shapes, not yet measured
- * on tccl's transports); bench/ should replace them with measured crossover points.
+ * The allreduce thresholds were measured on this machine kind (2 cores, TCP loopback, n = 2,
+ * 3, 4; `bench/tune-allreduce.ts`, table in docs/COLLECTIVES.md). The others keep the usual
+ * MPICH / Open MPI shapes until measured the same way.
  */
 import { invalidArgument } from '../errors.js';
 import { isPow2 } from './util.js';
@@ -17,12 +18,12 @@ export type BroadcastAlgorithm = 'binomial' | 'chain';
 /** Anything an `algorithm` option may hold: a name (or alias) for that collective, or 'auto'. */
 export type AlgorithmOption = string;
 
-/** Allreduce ≤ this many bytes: recursive doubling (latency-bound, log2 n whole-buffer rounds). */
-export const ALLREDUCE_RD_MAX_BYTES = 16 * 1024;
-/** Allreduce ≥ this: ring (pipelined, neighbour-only); between the two: Rabenseifner. */
-export const ALLREDUCE_RING_MIN_BYTES = 1024 * 1024;
+/** Allreduce ≤ this many bytes: recursive doubling (latency-bound, log2 n whole-buffer rounds). Measured: best to 32-128 KiB. */
+export const ALLREDUCE_RD_MAX_BYTES = 64 * 1024;
+/** Allreduce ≥ this on 3+ ranks: ring (pipelined, neighbour-only); otherwise Rabenseifner. Measured: ring wins from 2 MiB at n=4, 8 MiB at n=3. */
+export const ALLREDUCE_RING_MIN_BYTES = 2 * 1024 * 1024;
 /** …and ring only once each rank's chunk (bytes / n) is at least this, since ring pays 2(n-1) latencies. */
-export const RING_MIN_CHUNK_BYTES = 64 * 1024;
+export const RING_MIN_CHUNK_BYTES = 512 * 1024;
 /** Reduce-scatter with at most this many input bytes per rank: recursive halving; else ring. */
 export const REDUCE_SCATTER_RH_MAX_BYTES = 512 * 1024;
 /** Allgather with at most this many output bytes: recursive doubling (n a power of two)… */
@@ -67,7 +68,8 @@ export function selectAllreduce(bytes: number, size: number, algorithm?: Algorit
   const o = override('allreduce', 'TCCL_ALGO_ALLREDUCE', ALLREDUCE, algorithm, env);
   if (o) return o;
   if (bytes <= ALLREDUCE_RD_MAX_BYTES) return 'rd';
-  if (bytes >= ALLREDUCE_RING_MIN_BYTES && bytes / size >= RING_MIN_CHUNK_BYTES) return 'ring';
+  // Two ranks: Rabenseifner is one exchange of halves each way, the ring's work in fewer messages.
+  if (size >= 3 && bytes >= ALLREDUCE_RING_MIN_BYTES && bytes / size >= RING_MIN_CHUNK_BYTES) return 'ring';
   return 'rabenseifner';
 }
 

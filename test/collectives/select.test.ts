@@ -17,6 +17,7 @@ describe('algorithm selection', () => {
     expect(selectAllreduce(ALLREDUCE_RING_MIN_BYTES, 4, undefined, NOENV)).toBe('ring');
     expect(selectAllreduce(ALLREDUCE_RING_MIN_BYTES, 64, undefined, NOENV)).toBe('rabenseifner'); // chunks too small for ring
     expect(selectAllreduce(64 << 20, 64, undefined, NOENV)).toBe('ring');
+    expect(selectAllreduce(64 << 20, 2, undefined, NOENV)).toBe('rabenseifner'); // two ranks: halves exchanged once
   });
 
   it('the other collectives follow their thresholds', () => {
