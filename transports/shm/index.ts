@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { TcclError } from '../../src/errors.js';
@@ -6,6 +7,7 @@ import type { TransportInit, TransportSink } from '../../src/transport.js';
 import { shmAddon, safeJobId } from './native.js';
 import { MAX_RING_BYTES, MIN_RING_BYTES, Ring, ringBytes } from './ring.js';
 import { RingTransport } from './ring-transport.js';
+import { heartbeatIntervalFromEnv } from '../tcp/heartbeat.js';
 
 export { segmentPrefix } from './native.js';
 
@@ -157,6 +159,7 @@ export class ShmTransport extends RingTransport {
       }));
       peers.forEach((p, i) => this.attach(p, new Ring(mine, this.slot(p), this.capacity), new Ring(theirs[i], this.slot(this.rank), this.capacity)));
       this.mapped = true;
+      this.watchStoppedPeers();
       for (const [peer, bell] of this.bells) this.hello(bell.socket, peer);
       await Promise.all(peers.filter((p) => p < this.rank).map((p) => this.dial(p)));
       await this.allGreeted(peers);
@@ -279,8 +282,41 @@ export class ShmTransport extends RingTransport {
     } catch { /* already gone, or never created */ }
   }
 
+  /**
+   * A peer on this host that is stopped (SIGSTOP, a debugger) never closes its doorbell, so
+   * the kernel tells nothing: read its state from /proc every 1/8 heartbeat interval and lose
+   * it once it has been stopped for 1.25 intervals (as tcp's heartbeat silence; a merely busy
+   * peer is running, never 'T', so it is left alone).
+   */
+  private watchStoppedPeers(): void {
+    const intervalMs = heartbeatIntervalFromEnv();
+    if (intervalMs <= 0) return;
+    const stoppedSince = new Map<number, number>();
+    this.stopWatch = setInterval(() => {
+      const now = performance.now();
+      for (const [peer, pid] of this.pids) {
+        const link = this.links[peer];
+        if (!link || link.lost) continue;
+        if (processState(pid) !== 'stopped') {
+          stoppedSince.delete(peer);
+          continue;
+        }
+        const since = stoppedSince.get(peer) ?? now;
+        stoppedSince.set(peer, since);
+        if (now - since >= 1.25 * intervalMs) {
+          this.lose(link, new TcclError('TCCL_ERR_PEER_LOST', `no data or heartbeat from rank ${peer}: its process (pid ${pid}) has been stopped (SIGSTOP or a debugger) for ${Math.round(now - since)} ms (heartbeat interval ${intervalMs} ms)`, { rank: this.rank, peer }));
+        }
+      }
+    }, Math.max(10, intervalMs / 8));
+    this.stopWatch.unref();
+  }
+
+  private stopWatch: NodeJS.Timeout | null = null;
+
   private teardown(hard: boolean): void {
     this.shuttingDown = true;
+    if (this.stopWatch) clearInterval(this.stopWatch);
+    this.stopWatch = null;
     for (const [, bell] of this.bells) {
       if (hard) bell.socket.destroy();
       else bell.socket.end();
@@ -300,5 +336,16 @@ export class ShmTransport extends RingTransport {
     if (this.shuttingDown) return;
     this.abortLinks(reason);
     this.teardown(false);
+  }
+}
+
+/** 'stopped' when /proc says the process is stopped or traced (state T or t). */
+function processState(pid: number): 'stopped' | 'running' | 'gone' {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state === 'T' || state === 't' ? 'stopped' : 'running';
+  } catch {
+    return 'gone';
   }
 }
