@@ -79,8 +79,6 @@ Options (nccl-tests' names and defaults):
   --iter-bytes SIZE        not in nccl-tests: per size run min(-n, SIZE / size) iterations (at
                            least 3) and min(-w, SIZE / size) warm-ups (at least 1); 0 = off
   --progress / --no-progress   force the progress bar on stderr on or off
-  --force-inplace          also run alltoall / sendrecv in place (tccl has no in-place form of
-                           them: src and dst must not overlap; shown as N/A otherwise)
   -h, --help
 `;
 
@@ -142,7 +140,7 @@ export function parseBenchArgs(argv: readonly string[]): ParsedBenchArgs {
     if (arg === '-h' || arg === '--help') return { kind: 'help' };
     if (arg === '--progress') { progress = true; continue; }
     if (arg === '--no-progress') { progress = false; continue; }
-    if (arg === '--force-inplace') { forceInPlace = true; continue; }
+    if (arg === '--force-inplace') { forceInPlace = true; continue; } // kept for old scripts: every collective runs in place now
     if (!arg.startsWith('-')) {
       if (collective !== undefined) throw new BenchUsageError(`unexpected argument "${arg}" (the collective is already "${collective}")`);
       collective = arg;
