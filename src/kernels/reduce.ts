@@ -19,6 +19,7 @@ import { INTEGER_DTYPES, DTYPE_BYTES, type DType, type TypedArray } from '../dty
 import { invalidArgument } from '../errors.js';
 import { f16Table, f32BitsToBf16, f32BitsToF16, f32ToBf16, f32ToF16 } from './half.js';
 import { ARRAY_CTORS } from './view.js';
+import { reduceF32Simd, SIMD_MIN_ELEMENTS } from './reduce-simd.js';
 
 export type ReduceOpName = 'sum' | 'prod' | 'min' | 'max' | 'avg' | 'band' | 'bor' | 'bxor';
 export type ReduceFn = (a: number | bigint, b: number | bigint) => number | bigint;
@@ -64,11 +65,12 @@ const rF = new Float32Array(1);
 const rU = new Uint32Array(rF.buffer);
 
 const LOOPS: Readonly<Record<DType, Partial<Record<LoopOp, Loop>>>> = {
+  // Long float32 arrays go through WebAssembly SIMD (reduce-simd.ts); the JS loop does the tail.
   float32: {
-    sum: L<Float32Array>((a, b) => { for (let i = 0; i < a.length; i++) a[i] += b[i]; }),
-    prod: L<Float32Array>((a, b) => { for (let i = 0; i < a.length; i++) a[i] *= b[i]; }),
-    min: L<Float32Array>((a, b) => { for (let i = 0; i < a.length; i++) a[i] = Math.min(a[i], b[i]); }),
-    max: L<Float32Array>((a, b) => { for (let i = 0; i < a.length; i++) a[i] = Math.max(a[i], b[i]); }),
+    sum: L<Float32Array>((a, b) => { for (let i = a.length >= SIMD_MIN_ELEMENTS ? reduceF32Simd('sum', a, b) : 0; i < a.length; i++) a[i] += b[i]; }),
+    prod: L<Float32Array>((a, b) => { for (let i = a.length >= SIMD_MIN_ELEMENTS ? reduceF32Simd('prod', a, b) : 0; i < a.length; i++) a[i] *= b[i]; }),
+    min: L<Float32Array>((a, b) => { for (let i = a.length >= SIMD_MIN_ELEMENTS ? reduceF32Simd('min', a, b) : 0; i < a.length; i++) a[i] = Math.min(a[i], b[i]); }),
+    max: L<Float32Array>((a, b) => { for (let i = a.length >= SIMD_MIN_ELEMENTS ? reduceF32Simd('max', a, b) : 0; i < a.length; i++) a[i] = Math.max(a[i], b[i]); }),
   },
   float64: {
     sum: L<Float64Array>((a, b) => { for (let i = 0; i < a.length; i++) a[i] += b[i]; }),
