@@ -349,6 +349,7 @@ static int lookup(const char *s, const char **names, int n) {
 static void usage_exit(const char *msg) {
   if (rank == 0) fprintf(stderr, "mpibench: %s\nUsage: mpirun -n N mpibench <%s|%s|%s|%s|%s|%s|%s> [-b S] [-e S] [-i S] [-f F] [-n N] [-w N] [-c N] [-d T] [-o OP] [-r R] [-a 0-3] [-J FILE] [--transport LABEL]\n",
                          msg, coll_names[0], coll_names[1], coll_names[2], coll_names[3], coll_names[4], coll_names[5], coll_names[6]);
+  fflush(stdout); /* buffered lines written after MPI_Finalize can be lost by mpirun */
   MPI_Finalize();
   exit(2);
 }
@@ -439,12 +440,18 @@ int main(int argc, char **argv) {
     unsigned char *in = malloc(n * w + 1), *ex = malloc(n * w + 1);
     fill_input(in, n, reducing(), 1, rank, 0);
     expected_reduction(ex, n, 1, 0);
-    printf("DUMP %d input ", rank);
-    for (size_t k = 0; k < n * w; k++) printf("%02x", in[k]);
-    printf(" expected ");
-    for (size_t k = 0; k < n * w; k++) printf("%02x", ex[k]);
-    printf("\n");
-    free(in); free(ex);
+    /* Rank 0 prints every rank's line: output of several ranks racing to exit can be lost by mpirun. */
+    unsigned char *all = rank == 0 ? malloc(n * w * nranks + 1) : NULL;
+    MPI_Gather(in, (int)(n * w), MPI_BYTE, all, (int)(n * w), MPI_BYTE, 0, MPI_COMM_WORLD);
+    for (int r = 0; rank == 0 && r < nranks; r++) {
+      printf("DUMP %d input ", r);
+      for (size_t k = 0; k < n * w; k++) printf("%02x", all[r * n * w + k]);
+      printf(" expected ");
+      for (size_t k = 0; k < n * w; k++) printf("%02x", ex[k]);
+      printf("\n");
+    }
+    free(all); free(in); free(ex);
+    fflush(stdout); /* buffered lines written after MPI_Finalize can be lost by mpirun */
     MPI_Finalize();
     return 0;
   }
@@ -521,6 +528,7 @@ int main(int argc, char **argv) {
     }
   }
   free(rows); free(sendbuf); free(recvbuf); free(expbuf); free(times);
+  fflush(stdout); /* buffered lines written after MPI_Finalize can be lost by mpirun */
   MPI_Finalize();
   return total_wrong ? 1 : 0;
 }
