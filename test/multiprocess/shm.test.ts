@@ -6,6 +6,7 @@ import { readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { expectGrid } from './grid-check.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const run = (args: string[]) =>
@@ -17,14 +18,6 @@ const run = (args: string[]) =>
 const GRID = 'test/multiprocess/fixtures/collectives-grid.ts';
 const KILL = 'test/multiprocess/fixtures/shm-kill.ts';
 
-function expectGrid(r: { code: number | null; stdout: string; stderr: string }, n: number): void {
-  expect(r.stderr).toBe('');
-  expect(r.code).toBe(0);
-  const m = /GRID ok=(\d+) wrong=(\d+)/.exec(r.stdout);
-  expect(m, r.stdout).not.toBeNull();
-  expect(Number(m![2])).toBe(0);
-  expect(Number(m![1])).toBeGreaterThan(700 * n);
-}
 
 const jobSegments = (jobId: string) => readdirSync('/dev/shm').filter((name) => name.startsWith(`tccl-${jobId}-`));
 

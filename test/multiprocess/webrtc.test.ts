@@ -3,6 +3,7 @@
 // close (no native handle left), a busy rank that is not declared dead, and kill -9 of one rank.
 import { describe, expect, it } from 'vitest';
 import { tcclrun } from '../launcher/helpers.js';
+import { expectGrid } from './grid-check.js';
 
 const GRID = 'test/multiprocess/fixtures/collectives-grid.ts';
 const EXIT = 'test/multiprocess/fixtures/webrtc-exit.ts';
@@ -15,13 +16,7 @@ const webrtc = (n: number, script: string, args: string[] = [], env: NodeJS.Proc
 describe('collective grid over webrtc, process ranks (tcclrun --transport webrtc)', () => {
   for (const n of [2, 3, 4, 5]) {
     it(`-n ${n}: every check right`, async () => {
-      const r = await webrtc(n, GRID);
-      expect(r.stderr).toBe('');
-      expect(r.code).toBe(0);
-      const m = /GRID ok=(\d+) wrong=(\d+)/.exec(r.stdout);
-      expect(m, r.stdout).not.toBeNull();
-      expect(Number(m![2])).toBe(0);
-      expect(Number(m![1])).toBeGreaterThan(700 * n);
+      expectGrid(await webrtc(n, GRID), n);
     }, 250_000);
   }
 });
