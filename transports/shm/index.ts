@@ -7,7 +7,7 @@ import type { TransportInit, TransportSink } from '../../src/transport.js';
 import { shmAddon, safeJobId } from './native.js';
 import { MAX_RING_BYTES, MIN_RING_BYTES, Ring, ringBytes } from './ring.js';
 import { RingTransport } from './ring-transport.js';
-import { heartbeatIntervalFromEnv } from '../tcp/heartbeat.js';
+import { heartbeatIntervalFromEnv } from '../../src/link-liveness.js';
 
 export { segmentPrefix } from './native.js';
 

@@ -5,7 +5,7 @@ import { TcclError } from '../../src/errors.js';
 import type { Transport, TransportInit, TransportSink } from '../../src/transport.js';
 import { FrameKind, type FrameHeader } from '../../src/wire/frame.js';
 import { HELLO_MAX_BYTES, TcpHandshake } from './handshake.js';
-import { Heartbeat, heartbeatIntervalFromEnv } from './heartbeat.js';
+import { heartbeatIntervalFromEnv, LinkLiveness } from '../../src/link-liveness.js';
 import { LivenessProber, LivenessResponder } from '../../src/liveness.js';
 import { Link, readThrough, SocketReader } from './link.js';
 
@@ -53,7 +53,7 @@ export class TcpTransport implements Transport {
   private readonly maxPayload: number;
   private readonly highWater: number;
   private readonly handshake: TcpHandshake;
-  private readonly heartbeat: Heartbeat;
+  private readonly heartbeat: LinkLiveness;
 
   constructor(private readonly opts: TcpOptions) {
     this.rank = opts.rank;
@@ -65,7 +65,7 @@ export class TcpTransport implements Transport {
     this.maxPayload = opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD;
     this.highWater = opts.highWaterBytes ?? DEFAULT_HIGH_WATER;
     this.handshake = new TcpHandshake(opts.rank, opts.size, opts.auth ?? JobAuth.fromEnv(opts.jobId), Math.min(opts.timeoutMs, HANDSHAKE_MAX_MS));
-    this.heartbeat = new Heartbeat(opts.rank, opts.heartbeatMs ?? heartbeatIntervalFromEnv(), () => this.allLinks, (peer, ms) => this.isAlive(peer, ms));
+    this.heartbeat = new LinkLiveness(opts.rank, opts.heartbeatMs ?? heartbeatIntervalFromEnv(), () => this.allLinks, (peer, ms) => this.isAlive(peer, ms));
   }
 
   private addressKey(rank: number): string { return `${this.opts.prefix}/tcp/addr/${rank}`; }

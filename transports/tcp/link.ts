@@ -1,5 +1,6 @@
 import net, { type Socket } from 'node:net';
 import { TcclError } from '../../src/errors.js';
+import type { LiveLink } from '../../src/link-liveness.js';
 import { FrameParser, type FrameSink } from '../../src/wire/parser.js';
 import { encodeHeader, HEADER_BYTES, type FrameHeader } from '../../src/wire/frame.js';
 
@@ -78,7 +79,7 @@ export interface LinkEvents extends FrameSink {
  * never concatenated), bounded by `highWaterBytes` of socket-buffered data; frames in
  * through a streaming parser that writes payloads straight into their destination.
  */
-export class Link {
+export class Link implements LiveLink {
   /** World rank of the other side; -1 until its Hello arrives (accepted links). */
   peer = -1;
   private readonly queue: PendingSend[] = [];
@@ -210,6 +211,14 @@ export class Link {
       if (!this.waitingForDrain) this.pump(); // ends the socket once the queue is written
     });
   }
+
+  // ---- LiveLink (src/link-liveness.ts): the socket's own counters, nothing on the data path.
+  bytesReceived(): number { return this.socket.bytesRead; }
+  bytesSent(): number { return this.socket.bytesWritten; }
+  unsentBytes(): number { return this.queuedBytes; }
+  paused(): boolean { return this.socket.isPaused(); }
+  sendHeartbeat(frame: FrameHeader): void { void this.send(frame, EMPTY).catch(() => undefined); }
+  lost(error: TcclError): void { this.destroy(error); }
 
   /** Drop the connection now; pending sends fail with `error`. */
   destroy(error: TcclError): void {

@@ -4,7 +4,7 @@ import type { Transport, TransportInit, TransportSink } from '../../src/transpor
 import { FrameKind, type FrameHeader } from '../../src/wire/frame.js';
 import type { FrameSink } from '../../src/wire/parser.js';
 import { ChannelLink } from './channel-link.js';
-import { heartbeatIntervalFromEnv, Liveness, type LiveLink } from './liveness.js';
+import { heartbeatIntervalFromEnv, LinkLiveness, type LiveLink } from '../../src/link-liveness.js';
 import { LivenessProber, LivenessResponder } from '../../src/liveness.js';
 import { openPeerConnection, parseIceServers, releasePeerConnection, type DataChannel, type PeerConnection } from './native.js';
 import { Signalling } from './signalling.js';
@@ -88,7 +88,7 @@ export class WebRtcTransport implements Transport {
   private readonly mtu: number | undefined;
   private shuttingDown = false;
   private watcher: Promise<void> | null = null;
-  private readonly liveness: Liveness;
+  private readonly liveness: LinkLiveness;
 
   constructor(private readonly opts: WebRtcOptions) {
     this.rank = opts.rank;
@@ -103,7 +103,7 @@ export class WebRtcTransport implements Transport {
     this.maxMessage = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE;
     const envMtu = Number(process.env.TCCL_WEBRTC_MTU);
     this.mtu = opts.mtu ?? (envMtu > 0 ? envMtu : /^(127\.|::1$|localhost$)/.test(opts.host) ? LOOPBACK_MTU : undefined);
-    this.liveness = new Liveness(opts.rank, opts.heartbeatMs ?? heartbeatIntervalFromEnv(), () => this.openLinks(), (peer, ms) => this.isAlive(peer, ms));
+    this.liveness = new LinkLiveness(opts.rank, opts.heartbeatMs ?? heartbeatIntervalFromEnv(), () => this.openLinks(), (peer, ms) => this.isAlive(peer, ms));
   }
 
   private responder: LivenessResponder | null = null;
@@ -253,7 +253,7 @@ export class WebRtcTransport implements Transport {
       peer,
       bytesReceived: () => pc.bytesReceived(),
       bytesSent: () => pc.bytesSent(),
-      queuedBytes: () => link.queuedBytes,
+      unsentBytes: () => link.queuedBytes,
       sendHeartbeat: (frame) => { void link.send(frame, EMPTY).catch(() => undefined); },
       lost: (error) => this.lose(peer, error, true),
     };
