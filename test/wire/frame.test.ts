@@ -1,7 +1,7 @@
 // Frame header encode/decode: pure functions, no sockets.
 import { describe, expect, it } from 'vitest';
-import { TcclError } from '../../src/errors.js';
 import { decodeHeader, encodeHeader, FrameKind, HEADER_BYTES, MAGIC, WIRE_VERSION, type FrameHeader } from '../../src/wire/frame.js';
+import { expectProtocolError } from '../support/errors.js';
 
 const hex = (s: string): Uint8Array => {
   const clean = s.replace(/\s+/g, '');
@@ -11,16 +11,6 @@ const hex = (s: string): Uint8Array => {
 };
 const toHex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 
-function protocolError(fn: () => unknown): TcclError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(TcclError);
-    expect((e as TcclError).code).toBe('TCCL_ERR_PROTOCOL');
-    return e as TcclError;
-  }
-  throw new Error('expected TCCL_ERR_PROTOCOL, nothing was thrown');
-}
 
 const BIG = Number.MAX_SAFE_INTEGER;
 
@@ -101,20 +91,20 @@ describe('frame header', () => {
     for (const [i, v] of [[0, 0x00], [1, 0x00], [0, 0x43], [1, 0x54]] as const) {
       const b = good();
       b[i] = v;
-      expect(protocolError(() => decodeHeader(b, 0, 100)).message).toMatch(/magic/);
+      expect(expectProtocolError(() => decodeHeader(b, 0, 100)).message).toMatch(/magic/);
     }
     // 'CT' (byte-swapped magic, a big-endian writer)
     const swapped = good();
     swapped[0] = 0x43;
     swapped[1] = 0x54;
-    protocolError(() => decodeHeader(swapped, 0, 100));
+    expectProtocolError(() => decodeHeader(swapped, 0, 100));
   });
 
   it('rejects a bad version', () => {
     for (const v of [0, 2, 255]) {
       const b = good();
       b[2] = v;
-      expect(protocolError(() => decodeHeader(b, 0, 100)).message).toMatch(/version/);
+      expect(expectProtocolError(() => decodeHeader(b, 0, 100)).message).toMatch(/version/);
     }
   });
 
@@ -122,7 +112,7 @@ describe('frame header', () => {
     for (const k of [0, 6, 7, 128, 255]) {
       const b = good();
       b[3] = k;
-      expect(protocolError(() => decodeHeader(b, 0, 100)).message).toMatch(/kind/);
+      expect(expectProtocolError(() => decodeHeader(b, 0, 100)).message).toMatch(/kind/);
     }
     for (const k of [1, 2, 3, 4, 5]) {
       const b = good();
@@ -135,9 +125,9 @@ describe('frame header', () => {
     const at = encodeHeader({ kind: FrameKind.Data, context: 0, source: 0, tag: 0, seq: 0, aux: 0, length: 1000 });
     expect(decodeHeader(at, 0, 1000).length).toBe(1000);
     const over = encodeHeader({ kind: FrameKind.Data, context: 0, source: 0, tag: 0, seq: 0, aux: 0, length: 1001 });
-    expect(protocolError(() => decodeHeader(over, 0, 1000)).message).toMatch(/1001/);
+    expect(expectProtocolError(() => decodeHeader(over, 0, 1000)).message).toMatch(/1001/);
     const zeroLimit = encodeHeader({ kind: FrameKind.Data, context: 0, source: 0, tag: 0, seq: 0, aux: 0, length: 1 });
-    protocolError(() => decodeHeader(zeroLimit, 0, 0));
+    expectProtocolError(() => decodeHeader(zeroLimit, 0, 0));
   });
 
   it('rejects lengths with high bits set, even under an unlimited maxPayload', () => {
@@ -150,12 +140,12 @@ describe('frame header', () => {
     };
     // 2^53 and above cannot be represented exactly: always a protocol error.
     for (const high of [0x20_0000, 0x20_0001, 0x8000_0000, 0xffff_ffff]) {
-      protocolError(() => decodeHeader(withHigh(high), 0, BIG));
-      protocolError(() => decodeHeader(withHigh(high, 0xffff_ffff), 0, Infinity));
+      expectProtocolError(() => decodeHeader(withHigh(high), 0, BIG));
+      expectProtocolError(() => decodeHeader(withHigh(high, 0xffff_ffff), 0, Infinity));
     }
     // 2^53 - 1 is the largest representable length.
     expect(decodeHeader(withHigh(0x1f_ffff, 0xffff_ffff), 0, BIG).length).toBe(BIG);
     // Any high bit is over a realistic limit.
-    protocolError(() => decodeHeader(withHigh(1), 0, 2 ** 32 - 1));
+    expectProtocolError(() => decodeHeader(withHigh(1), 0, 2 ** 32 - 1));
   });
 });

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { TcclError } from '../../src/errors.js';
 import { encodeHeader, FrameKind, HEADER_BYTES, type FrameHeader } from '../../src/wire/frame.js';
 import { FrameParser, type FrameSink } from '../../src/wire/parser.js';
+import { expectProtocolError } from '../support/errors.js';
 
 type Policy = 'parser' | 'dest' | 'skip';
 
@@ -98,16 +99,6 @@ const feed = (parser: FrameParser, bytes: Uint8Array, cuts: number[]) => {
   }
 };
 
-function expectProtocol(fn: () => void): TcclError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(TcclError);
-    expect((e as TcclError).code).toBe('TCCL_ERR_PROTOCOL');
-    return e as TcclError;
-  }
-  throw new Error('expected a TCCL_ERR_PROTOCOL throw');
-}
 
 const SMALL = [0, 1, 100, 0, 1];
 const ALL = [0, 1, 100, 70_000, 0, 1, 100];
@@ -330,17 +321,17 @@ describe('FrameParser', () => {
           const first = header.slice(0, split);
           const rest = header.slice(split);
           let err: TcclError | undefined;
-          if (split === HEADER_BYTES) err = expectProtocol(() => parser.push(first));
+          if (split === HEADER_BYTES) err = expectProtocolError(() => parser.push(first));
           else {
             parser.push(first); // not enough bytes to judge yet
-            err = expectProtocol(() => parser.push(rest));
+            err = expectProtocolError(() => parser.push(rest));
           }
           expect(sink.begun).toHaveLength(0); // nothing allocated, the sink never asked
           // Later pushes throw too, even with perfectly good bytes or nothing at all.
           const valid = buildStream([1]).bytes;
-          const again = expectProtocol(() => parser.push(valid));
+          const again = expectProtocolError(() => parser.push(valid));
           expect(again.message).toBe(err.message);
-          expectProtocol(() => parser.push(new Uint8Array(0)));
+          expectProtocolError(() => parser.push(new Uint8Array(0)));
           expect(sink.seen).toHaveLength(0);
         }
       });
@@ -350,7 +341,7 @@ describe('FrameParser', () => {
       const header = encodeHeader({ kind: FrameKind.Data, context: 0, source: 0, tag: 0, seq: 0, aux: 0, length: 2 ** 40 });
       const sink = new RecordingSink();
       const parser = new FrameParser(sink, { maxPayload: 2 ** 30, chunksAreOwned: true });
-      expectProtocol(() => parser.push(header));
+      expectProtocolError(() => parser.push(header));
       expect(sink.begun).toHaveLength(0);
     });
 
@@ -360,10 +351,10 @@ describe('FrameParser', () => {
       bad[HEADER_BYTES + 5 + HEADER_BYTES + 6 + 2] = 77; // version of frame 2
       const sink = new RecordingSink();
       const parser = new FrameParser(sink, { maxPayload: 100, chunksAreOwned: true });
-      expectProtocol(() => parser.push(bad));
+      expectProtocolError(() => parser.push(bad));
       expect(sink.seen.map((s) => s.header.seq)).toEqual([1, 2]);
       expect(sink.begun).toHaveLength(2);
-      expectProtocol(() => parser.push(built.bytes));
+      expectProtocolError(() => parser.push(built.bytes));
       expect(sink.seen).toHaveLength(2);
     });
 
