@@ -2,6 +2,9 @@
 // shared-memory segment as an ArrayBuffer, unlink one by name, and copy a large payload
 // straight out of a peer process (Linux cross-memory attach, as Open MPI's vader does), so
 // big messages take one copy instead of two through the ring.
+// It also waits on a word of a shared mapping (a futex: Atomics.wait only works on a
+// SharedArrayBuffer and within one process), so a rank waiting in a shared-memory collective
+// gives its core to the peer it waits for.
 // Everything else (rings, doorbells, liveness, the protocol) lives in TypeScript.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -12,6 +15,11 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sched.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <limits.h>
 #include <unistd.h>
 
 #define NAME_MAX_BYTES 240
@@ -175,12 +183,89 @@ static napi_value pull(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// The int32 at `index` of an Int32Array over shared memory, or NULL (and a thrown TypeError).
+static int32_t* futex_word(napi_env env, napi_value view, napi_value index_v) {
+  napi_typedarray_type type;
+  size_t count = 0, offset = 0;
+  void* base = NULL;
+  napi_value ab;
+  int32_t index = -1;
+  bool is_ta = false;
+  napi_is_typedarray(env, view, &is_ta);
+  if (!is_ta || napi_get_typedarray_info(env, view, &type, &count, &base, &ab, &offset) != napi_ok || type != napi_int32_array) {
+    napi_throw_type_error(env, NULL, "expected an Int32Array over shared memory");
+    return NULL;
+  }
+  if (napi_get_value_int32(env, index_v, &index) != napi_ok || index < 0 || (size_t)index >= count) {
+    napi_throw_range_error(env, NULL, "futex word index out of range");
+    return NULL;
+  }
+  return (int32_t*)base + index;
+}
+
+// futexWait(i32, index, expected, timeoutMs): sleep while i32[index] == expected, at most
+// timeoutMs. 0: woken (or spurious), 1: timed out, 2: the value already differed.
+// Shared (not FUTEX_PRIVATE) so processes mapping the same segment wake each other.
+static napi_value futex_wait(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 4) {
+    napi_throw_type_error(env, NULL, "futexWait(i32, index, expected, timeoutMs) takes 4 arguments");
+    return NULL;
+  }
+  int32_t* word = futex_word(env, argv[0], argv[1]);
+  if (!word) return NULL;
+  int32_t expected = 0;
+  double ms = 0;
+  napi_get_value_int32(env, argv[2], &expected);
+  napi_get_value_double(env, argv[3], &ms);
+  if (!(ms >= 0)) ms = 0;
+  if (ms > 60000) ms = 60000;
+  struct timespec ts = {(time_t)(ms / 1000), (long)((ms - 1000.0 * (double)(time_t)(ms / 1000)) * 1e6)};
+  long rc = syscall(SYS_futex, word, FUTEX_WAIT, expected, &ts, NULL, 0);
+  int result = rc == 0 ? 0 : errno == ETIMEDOUT ? 1 : errno == EAGAIN ? 2 : 0;  // EINTR: as woken
+  napi_value out;
+  napi_create_int32(env, result, &out);
+  return out;
+}
+
+// futexWake(i32, index): wake every process sleeping on i32[index]; returns how many woke.
+static napi_value futex_wake(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2) {
+    napi_throw_type_error(env, NULL, "futexWake(i32, index) takes 2 arguments");
+    return NULL;
+  }
+  int32_t* word = futex_word(env, argv[0], argv[1]);
+  if (!word) return NULL;
+  long rc = syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+  napi_value out;
+  napi_create_int32(env, rc < 0 ? 0 : (int32_t)rc, &out);
+  return out;
+}
+
+// yieldCpu(): let another runnable thread on this core run first (sched_yield), as Open MPI
+// does while it polls with more ranks than cores.
+static napi_value yield_cpu(napi_env env, napi_callback_info info) {
+  (void)info;
+  sched_yield();
+  napi_value out;
+  napi_get_undefined(env, &out);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"map", NULL, map_segment, NULL, NULL, NULL, napi_default, NULL},
     {"unlink", NULL, unlink_segment, NULL, NULL, NULL, napi_default, NULL},
     {"address", NULL, address_of, NULL, NULL, NULL, napi_default, NULL},
     {"pull", NULL, pull, NULL, NULL, NULL, napi_default, NULL},
+    {"futexWait", NULL, futex_wait, NULL, NULL, NULL, napi_default, NULL},
+    {"futexWake", NULL, futex_wake, NULL, NULL, NULL, napi_default, NULL},
+    {"yieldCpu", NULL, yield_cpu, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -43,6 +43,37 @@ export interface Transport {
    * once the peers were told (the store must stay open until then: it finds silent peers).
    */
   abort(reason: TcclError): void | Promise<void>;
+  /** Shared memory with every rank of the job, when this transport has it (see SharedTeam). */
+  sharedTeam?(): SharedTeam | null;
+}
+
+/**
+ * Memory every rank of the job maps (a shared-memory transport whose ranks are all on this
+ * host): per rank a step word and two data halves ("slots") every rank can read, so a
+ * collective can copy in once, reduce straight from the peers' slots and copy out once,
+ * with no messages. Only the world communicator uses it (src/comm/shared-group.ts).
+ */
+export interface SharedTeam {
+  readonly rank: number;
+  readonly size: number;
+  /** Bytes in each half of a rank's slot (a multiple of 64). */
+  readonly slotBytes: number;
+  /**
+   * False when the ranks share one thread (in-process test worlds): waiting must then
+   * return to the event loop instead of blocking, or the peer could never arrive.
+   */
+  readonly blocking: boolean;
+  /** Rank `rank`'s half `half` (0 or 1): the same memory in every rank. */
+  slot(rank: number, half: number): Uint8Array;
+  /** This rank has finished `step` (steps count up by one, wrapping at 2^31): wake peers waiting on it. */
+  arrive(step: number): void;
+  /** Whether `peer` has finished `step`. */
+  reached(peer: number, step: number): boolean;
+  /**
+   * Wait at most `ms` for `peer` to finish `step`, blocking this thread: when `eager` (the
+   * first wait of a step) poll first, then sleep on the peer's step word. True once it has.
+   */
+  waitFor(peer: number, step: number, ms: number, eager: boolean): boolean;
 }
 
 export interface TransportInit {

@@ -6,13 +6,14 @@
  */
 import type { DType, TypedArray } from '../dtype.js';
 import { finishAvg, validateOp, type ReduceOp } from '../kernels/reduce.js';
-import { ARRAY_CTORS } from '../kernels/view.js';
+import { ARRAY_CTORS, overlaps } from '../kernels/view.js';
 import type { CollectiveP2P } from './p2p.js';
 import { allgatherRing, allgathervRing } from './allgather-ring.js';
 import { allgatherRecursiveDoubling, allgathervRecursiveDoubling } from './allgather-recursive-doubling.js';
 import { allreduceRing } from './allreduce-ring.js';
 import { allreduceRecursiveDoubling } from './allreduce-recursive-doubling.js';
 import { allreduceRabenseifner } from './allreduce-rabenseifner.js';
+import { allreduceShared } from './allreduce-shared.js';
 import { alltoallBruck } from './alltoall-bruck.js';
 import { alltoallPairwise, alltoallvPairwise } from './alltoall-pairwise.js';
 import { barrierDissemination } from './barrier-dissemination.js';
@@ -44,10 +45,12 @@ export interface ReductionOptions {
   op: ReduceOp;
 }
 export interface AllreduceOptions extends ReductionOptions {
-  /** 'ring' | 'rd' | 'rabenseifner' | 'auto' (default: TCCL_ALGO_ALLREDUCE, then size rules). */
+  /** 'ring' | 'rd' | 'rabenseifner' | 'shm' | 'auto' (default: TCCL_ALGO_ALLREDUCE, then size rules). */
   algorithm?: AlgorithmOption;
   /** Ring segment size in bytes (default SEGMENT_BYTES). */
   segmentBytes?: number;
+  /** Out of place: reduce this (unchanged) into buf. Same type and length as buf. */
+  src?: TypedArray;
 }
 export interface ReduceScatterOptions extends ReductionOptions {
   /** 'ring' | 'rh' | 'auto'. */
@@ -91,13 +94,26 @@ function checkDtype(buf: TypedArray, dtype: DType, what: string): void {
   check(buf.constructor === ARRAY_CTORS[dtype], `${what}: a ${buf.constructor.name} cannot hold dtype ${dtype}`);
 }
 
-/** In place: every rank's buf becomes op over all ranks' buf. */
+/** In place: every rank's buf becomes op over all ranks' buf (or over their `src`, when given: out of place). */
 export async function allreduce(p2p: CollectiveP2P, buf: TypedArray, opts: AllreduceOptions): Promise<void> {
   const { dtype, op } = opts;
   checkDtype(buf, dtype, 'allreduce');
   validateOp(dtype, op);
-  const algo = selectAllreduce(buf.byteLength, p2p.size, opts.algorithm);
+  const shared = p2p.shared;
+  const algo = selectAllreduce(buf.byteLength, p2p.size, opts.algorithm, process.env, shared !== undefined);
   const sumOp = op === 'avg' ? 'sum' : op;
+  let src = opts.src ?? buf;
+  check(src.length === buf.length && src.constructor === buf.constructor, 'allreduce: src and buf must have the same type and length');
+  if (src !== buf && overlaps(src, buf)) {
+    buf.set(src as never); // partly overlapping: the copy-in of later chunks would read results
+    src = buf;
+  }
+  if (algo === 'shm' && shared) { // (n = 1 has no team: the copy below is the whole job)
+    await shared.exclusive(() => allreduceShared(shared, src, buf, dtype, sumOp));
+    if (op === 'avg') finishAvg(dtype, buf, p2p.size);
+    return;
+  }
+  if (src !== buf) buf.set(src as never);
   if (algo === 'ring') await allreduceRing(p2p, buf, dtype, sumOp, opts.segmentBytes);
   else if (algo === 'rd') await allreduceRecursiveDoubling(p2p, buf, dtype, sumOp);
   else await allreduceRabenseifner(p2p, buf, dtype, sumOp);

@@ -10,7 +10,7 @@
 import { invalidArgument } from '../errors.js';
 import { isPow2 } from './util.js';
 
-export type AllreduceAlgorithm = 'ring' | 'rd' | 'rabenseifner';
+export type AllreduceAlgorithm = 'ring' | 'rd' | 'rabenseifner' | 'shm';
 export type ReduceScatterAlgorithm = 'ring' | 'rh';
 export type AllgatherAlgorithm = 'ring' | 'rd';
 export type AlltoallAlgorithm = 'pairwise' | 'bruck';
@@ -56,17 +56,23 @@ function override<A extends string>(
 }
 
 const ALLREDUCE: Record<string, AllreduceAlgorithm> = {
-  ring: 'ring', rd: 'rd', recursive_doubling: 'rd', rabenseifner: 'rabenseifner',
+  ring: 'ring', rd: 'rd', recursive_doubling: 'rd', rabenseifner: 'rabenseifner', shm: 'shm', shared_memory: 'shm',
 };
 const REDUCE_SCATTER: Record<string, ReduceScatterAlgorithm> = { ring: 'ring', rh: 'rh', recursive_halving: 'rh' };
 const ALLGATHER: Record<string, AllgatherAlgorithm> = { ring: 'ring', rd: 'rd', recursive_doubling: 'rd' };
 const ALLTOALL: Record<string, AlltoallAlgorithm> = { pairwise: 'pairwise', bruck: 'bruck' };
 const BROADCAST: Record<string, BroadcastAlgorithm> = { binomial: 'binomial', chain: 'chain' };
 
-/** `bytes`: the buffer being reduced (per rank). */
-export function selectAllreduce(bytes: number, size: number, algorithm?: AlgorithmOption, env: Env = process.env): AllreduceAlgorithm {
+/**
+ * `bytes`: the buffer being reduced (per rank). `shared`: every rank maps shared memory
+ * (the shm transport, all ranks on one host): then 'shm' at every size, which moves no
+ * messages at all (measured against the message algorithms in docs/COLLECTIVES.md).
+ */
+export function selectAllreduce(bytes: number, size: number, algorithm?: AlgorithmOption, env: Env = process.env, shared = false): AllreduceAlgorithm {
   const o = override('allreduce', 'TCCL_ALGO_ALLREDUCE', ALLREDUCE, algorithm, env);
+  if (o === 'shm' && !shared && size > 1) throw invalidArgument("allreduce algorithm 'shm' needs shared memory with every rank: the world communicator over the shm transport (or auto) with all ranks on one host");
   if (o) return o;
+  if (shared) return 'shm';
   if (bytes <= ALLREDUCE_RD_MAX_BYTES) return 'rd';
   // Two ranks: Rabenseifner is one exchange of halves each way, the ring's work in fewer messages.
   if (size >= 3 && bytes >= ALLREDUCE_RING_MIN_BYTES && bytes / size >= RING_MIN_CHUNK_BYTES) return 'ring';

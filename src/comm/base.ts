@@ -6,6 +6,7 @@ import * as log from '../diag/log.js';
 import { ANY_SOURCE, ANY_TAG, type Engine } from './engine.js';
 import { Request, type Status } from './request.js';
 import { overlaps } from '../kernels/view.js';
+import { SharedState, type SharedCallHooks } from './shared-group.js';
 
 /** Largest user tag (MPI_TAG_UB): tags are non-negative int32. */
 export const TAG_UB = 0x7fff_ffff;
@@ -54,6 +55,8 @@ export class CommunicatorBase {
   private collectiveSeq = 0;
   private closed = false;
   protected readonly recorder: FlightRecorder;
+  /** Shared-memory collectives (world communicator on an all-local shm transport), found on first use. */
+  private sharedState: SharedState | null | undefined;
 
   /** @internal use init() or split() / dup() */
   constructor(
@@ -71,6 +74,23 @@ export class CommunicatorBase {
   }
 
   get collectiveContext(): number { return this.context + 1; }
+
+  /**
+   * Only the world communicator uses the transport's shared memory: its ranks are the team's,
+   * and a second communicator over the same ranks (dup, split) would share the slots.
+   */
+  /** Whether collectives here can use shared memory (SharedGroup) instead of messages. */
+  protected get hasSharedMemory(): boolean {
+    return this.shared() !== null;
+  }
+
+  private shared(): SharedState | null {
+    if (this.sharedState === undefined) {
+      const team = this.world && this.size > 1 && process.env.TCCL_SHM_COLLECTIVES !== '0' ? this.engine.transport.sharedTeam?.() : null;
+      this.sharedState = team && team.size === this.size && team.rank === this.rank ? new SharedState(team) : null;
+    }
+    return this.sharedState;
+  }
   /** Collective calls made so far on this communicator (their sequence numbers). */
   get collectiveCount(): number { return this.collectiveSeq; }
 
@@ -173,9 +193,25 @@ export class CommunicatorBase {
       req.reject(error);
     };
     const remaining = () => (Number.isFinite(timeout) ? Math.max(1, deadline - performance.now()) : Infinity);
+    const sharedState = this.shared();
+    const sharedHooks: SharedCallHooks | null = sharedState && {
+      check: () => {
+        const failed = this.engine.failed;
+        if (failed) throw failed;
+        for (const peer of this.worldRanks) {
+          const lost = this.engine.peerFailure(peer);
+          if (lost) throw new TcclError(lost.code, `${op} cannot complete: ${lost.detail}`, { rank: this.rank, peer, op, seq, cause: lost });
+        }
+        if (signal?.aborted) throw new TcclError('TCCL_ERR_ABORTED', `${op} cancelled by its AbortSignal`, { rank: this.rank, op, seq, cause: signal.reason });
+        if (req.done || performance.now() > deadline) throw new TcclError('TCCL_ERR_TIMEOUT', 'deadline passed');
+      },
+      waiting: (peer) => progress.receiving(peer),
+      arrived: (peer) => progress.received(peer, 0),
+    };
     const bind = (context: number, counted: boolean): CollectiveP2P => ({
       rank: this.rank,
       size: this.size,
+      shared: sharedState && context === this.collectiveContext ? sharedState.bind(sharedHooks!) : undefined,
       send: (peer, data) => {
         if (counted) progress.sending(peer);
         return this.engine.send({ context, source: this.rank, dest: this.worldRanks[peer], tag, seq, payload: data }).then(

@@ -65,14 +65,13 @@ export class Communicator extends CommunicatorBase {
       const dtype = dtypeOf(buf, opts.dtype, 'allreduce buffer');
       validateOp(dtype, op);
       if (opts.out !== undefined) sameShape(opts.out, buf, dtype, 'allreduce out');
-      coll.selectAllreduce(buf.byteLength, this.size, opts.algorithm);
+      coll.selectAllreduce(buf.byteLength, this.size, opts.algorithm, process.env, this.hasSharedMemory);
       return { dtype, out: (opts.out ?? buf) as T };
     });
     return this.runCollective('allreduce', opts.timeoutMs, opts.signal, async (p2p) => {
-      if (target.out !== buf) target.out.set(buf as never);
-      await coll.allreduce(p2p, target.out, { dtype: target.dtype, op, algorithm: opts.algorithm });
+      await coll.allreduce(p2p, target.out, { dtype: target.dtype, op, algorithm: opts.algorithm, src: buf });
       return target.out;
-    }, { count: buf.length, dtype: target.dtype, reduceOp: opName(op), algorithm: () => coll.selectAllreduce(buf.byteLength, this.size, opts.algorithm) });
+    }, { count: buf.length, dtype: target.dtype, reduceOp: opName(op), algorithm: () => coll.selectAllreduce(buf.byteLength, this.size, opts.algorithm, process.env, this.hasSharedMemory) });
   }
   /** op over every rank's buf, in place (or into `out`); every rank gets the result. */
   async allreduce<T extends TypedArray>(buf: T, opts: AllreduceCallOptions = {}): Promise<T> {

@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import os from 'node:os';
+import { hostHasIdleCores } from '../host-load.js';
 import { TcclError } from '../errors.js';
 import type { Transport, TransportSink } from '../transport.js';
 import { FrameKind, type FrameHeader } from '../wire/frame.js';
@@ -111,8 +111,6 @@ export class Engine implements TransportSink {
   private spinBudgetUs: number;
   private spinSkipped = 0;
   private spinStartedAt = 0;
-  private loadCheckedAt = -Infinity;
-  private hostIdle = true;
   private failure: TcclError | null = null;
   /** Next free context id; communicators agree on a value through their parent (see split). */
   nextContext = 2;
@@ -280,7 +278,7 @@ export class Engine implements TransportSink {
    */
   private spin(): void {
     const max = this.opts.spinMicros;
-    if (max <= 0 || !this.hostHasIdleCores()) return;
+    if (max <= 0 || !hostHasIdleCores()) return;
     if (this.spinBudgetUs <= 0) {
       if (++this.spinSkipped < SPIN_PROBE_EVERY) return;
       this.spinSkipped = 0;
@@ -302,21 +300,6 @@ export class Engine implements TransportSink {
     const waitedUs = (performance.now() - this.spinStartedAt) * 1000;
     this.spinBudgetUs = waitedUs <= SPIN_USEFUL_US ? this.opts.spinMicros : this.halvedSpinBudget();
     this.spinStartedAt = performance.now();
-  }
-
-  /**
-   * Polling only pays when a core is free for the peer: with more runnable threads than cores
-   * (other jobs, oversubscribed ranks) the peer we wait for is often not running while we poll
-   * (measured: 8 B allreduce 250 us polling vs 60 us sleeping at load 6 on 2 cores). Checked
-   * against the 1-minute load average (which counts our own polling ranks) once a second.
-   */
-  private hostHasIdleCores(): boolean {
-    const now = performance.now();
-    if (now - this.loadCheckedAt > 1000) {
-      this.loadCheckedAt = now;
-      this.hostIdle = os.loadavg()[0] <= os.availableParallelism() + 0.5;
-    }
-    return this.hostIdle;
   }
 
   private halvedSpinBudget(): number {
@@ -384,6 +367,11 @@ export class Engine implements TransportSink {
     entry.payload = payload;
     entry.complete = true;
     if (entry.claimedBy) this.consumeUnexpected(entry, entry.claimedBy);
+  }
+
+  /** Why `peer` (world rank) was lost, if it was. */
+  peerFailure(peer: number): TcclError | undefined {
+    return this.lostPeers.get(peer);
   }
 
   peerLost(peer: number, error: TcclError): void {

@@ -150,7 +150,7 @@ export async function initLocalWorld(size: number, opts: { transport?: 'memory' 
     const store = new MemoryStore();
     const world = createThreadWorld(size);
     return Promise.all(Array.from({ length: size }, (_, rank) =>
-      init({ rank, size, store, timeoutMs, jobId: 'threads', maxUnexpectedBytes: opts.maxUnexpectedBytes, transport: () => new ThreadTransport({ rank, size, world, spinMicros: 0 }) })));
+      init({ rank, size, store, timeoutMs, jobId: 'threads', maxUnexpectedBytes: opts.maxUnexpectedBytes, transport: () => new ThreadTransport({ rank, size, world, spinMicros: 0, blocking: false }) })));
   }
   const transports = createMemoryWorld(size);
   return Promise.all(transports.map(async (transport, rank) => {

@@ -1,8 +1,9 @@
 /**
  * Conformance grid through the real Communicator (argument checks, sequencing, algorithm
- * selection and transports included): memory and tcp worlds from initLocalWorld × world sizes
- * × counts × dtypes × ops, bit-exact against locally computed references.
- * Both transports run the full grid.
+ * selection and transports included): memory, tcp, webrtc, shm and thread worlds from
+ * initLocalWorld × world sizes × counts × dtypes × ops, bit-exact against locally computed
+ * references. Over shm and threads the default allreduce is the shared-memory one ('shm';
+ * in one process its waits return to the event loop instead of blocking).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initLocalWorld } from '../../src/comm/init.js';
@@ -15,7 +16,7 @@ const COUNTS = [0, 1, 7, 1000];
 const BIG = 2 ** 20 + 3;
 
 interface Plan {
-  transport: 'memory' | 'tcp' | 'webrtc';
+  transport: 'memory' | 'tcp' | 'webrtc' | 'shm' | 'threads';
   sizes: number[];
   /** (dtype, ops) pairs for the reduction grid. */
   reductions: [DType, ReduceOpName[]][];
@@ -38,6 +39,21 @@ const PLANS: Plan[] = [
     reductions: DTYPES.map((d) => [d, opsFor(d)]),
     movementDtypes: DTYPES,
     bigSizes: [2, 5],
+  },
+  {
+    // Shared memory in one process: rings for messages, the team's slots for allreduce.
+    transport: 'shm',
+    sizes: [1, 2, 3, 4, 5, 8],
+    reductions: DTYPES.map((d) => [d, opsFor(d)]),
+    movementDtypes: DTYPES,
+    bigSizes: [2, 3, 5],
+  },
+  {
+    transport: 'threads',
+    sizes: [1, 2, 3, 4, 5, 8],
+    reductions: DTYPES.map((d) => [d, opsFor(d)]),
+    movementDtypes: DTYPES,
+    bigSizes: [4],
   },
   {
     // Data channels over loopback UDP (DTLS + SCTP): the full grid for sizes 1..5; the big
@@ -72,15 +88,17 @@ for (const plan of PLANS) {
           });
         }
 
-        it('every allreduce algorithm forced (int32, all ops; float32 sum)', async () => {
+        const shared = plan.transport === 'shm' || plan.transport === 'threads';
+        const algorithms = ['ring', 'rd', 'rabenseifner', ...(shared ? ['shm'] : [])];
+        it(`every allreduce algorithm forced (${algorithms.join(', ')}; int32, all ops; float32 sum)`, async () => {
           const t = new Tally();
-          for (const algorithm of ['ring', 'rd', 'rabenseifner']) {
+          for (const algorithm of algorithms) {
             for (const count of COUNTS) {
               for (const op of opsFor('int32')) await reductionRound(comms, 'int32', op, count, t, label, algorithm);
               await reductionRound(comms, 'float32', 'sum', count, t, label, algorithm);
             }
           }
-          expect(t.checks).toBe(3 * COUNTS.length * 9 * size * 3);
+          expect(t.checks).toBe(algorithms.length * COUNTS.length * 9 * size * 3);
         });
 
         it(`movement collectives ${plan.movementDtypes.join(',')} counts ${COUNTS.join(',')}`, async () => {
@@ -98,10 +116,10 @@ for (const plan of PLANS) {
         if (plan.bigSizes.includes(size)) {
           it(`float32 sum allreduce of 2^20+3 elements, every algorithm`, async () => {
             const t = new Tally();
-            for (const algorithm of [undefined, 'ring', 'rd', 'rabenseifner']) {
+            for (const algorithm of [undefined, ...algorithms]) {
               await reductionRound(comms, 'float32', 'sum', BIG, t, label, algorithm ?? 'auto');
             }
-            expect(t.checks).toBe(4 * size * 3);
+            expect(t.checks).toBe((1 + algorithms.length) * size * 3);
           }, 120_000);
         }
       });

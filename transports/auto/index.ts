@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { TcclError } from '../../src/errors.js';
-import type { Transport, TransportSink } from '../../src/transport.js';
+import type { SharedTeam, Transport, TransportSink } from '../../src/transport.js';
 import type { FrameHeader } from '../../src/wire/frame.js';
 import { ShmTransport } from '../shm/index.js';
 import { shmAddon } from '../shm/native.js';
@@ -69,6 +69,11 @@ export class AutoTransport implements Transport {
       peerLost: (peer, error) => { if (!isLocal.has(peer)) sink.peerLost(peer, error); },
     };
     await Promise.all([this.shm?.start(sink), this.tcp?.start(tcpSink)]);
+  }
+
+  /** Shared memory with every rank: only when they are all on this host. */
+  sharedTeam(): SharedTeam | null {
+    return this.tcp ? null : (this.shm?.sharedTeam() ?? null);
   }
 
   /** Which transport carries traffic to `peer` (diagnostics, tests, benchmarks). */

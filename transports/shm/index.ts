@@ -8,6 +8,8 @@ import { shmAddon, safeJobId } from './native.js';
 import { MAX_RING_BYTES, MIN_RING_BYTES, Ring, ringBytes } from './ring.js';
 import { RingTransport } from './ring-transport.js';
 import { heartbeatIntervalFromEnv } from '../../src/link-liveness.js';
+import type { SharedTeam } from '../../src/transport.js';
+import { ShmTeam, teamRegionBytes, teamSlotBytes, type Futex } from './team.js';
 
 export { segmentPrefix } from './native.js';
 
@@ -68,6 +70,8 @@ interface Doorbell {
 interface RankInfo {
   host: string;
   ring: number;
+  /** Bytes per team slot half (0: no team region, not every rank is local). */
+  slot: number;
   ranks: number[];
   pid: number;
   /** Address and contents of a probe buffer, so peers can test whether they may read our memory. */
@@ -100,6 +104,9 @@ export class ShmTransport extends RingTransport {
   private readonly probe = randomBytes(16);
   private readonly token = randomBytes(TOKEN_BYTES);
   private readonly peerTokens = new Map<number, string>();
+  /** Team slot half size when every rank of the job is on this host, else 0 (no team). */
+  private readonly slotBytes: number;
+  private team: ShmTeam | null = null;
 
   constructor(private readonly opts: ShmOptions) {
     super({
@@ -118,6 +125,7 @@ export class ShmTransport extends RingTransport {
       throw new TcclError('TCCL_ERR_INVALID_ARGUMENT', `shm ring size must be a power of two between ${MIN_RING_BYTES} and ${MAX_RING_BYTES} bytes, got ${this.capacity}`);
     }
     this.job = safeJobId(opts.jobId);
+    this.slotBytes = this.local.length === opts.size ? teamSlotBytes() : 0;
   }
 
   private segment(rank: number): string { return `/tccl-${this.job}-${rank}`; }
@@ -125,11 +133,18 @@ export class ShmTransport extends RingTransport {
   private infoKey(rank: number): string { return `${this.opts.prefix}/shm/${rank}`; }
   /** Where, in `owner`'s segment, the ring written by `writer` sits. */
   private slot(writer: number): number { return SEGMENT_HEADER_BYTES + this.local.indexOf(writer) * ringBytes(this.capacity); }
+  /** Where, in each segment, its owner's team region sits (after the rings). */
+  private get teamOffset(): number { return SEGMENT_HEADER_BYTES + this.local.length * ringBytes(this.capacity); }
+
+  /** Shared memory with every rank of the job (only when all of them are on this host). */
+  sharedTeam(): SharedTeam | null {
+    return this.team;
+  }
 
   async start(sink: TransportSink): Promise<void> {
     this.sink = sink;
     const addon = shmAddon();
-    const segBytes = SEGMENT_HEADER_BYTES + this.local.length * ringBytes(this.capacity);
+    const segBytes = this.teamOffset + (this.slotBytes > 0 ? teamRegionBytes(this.slotBytes) : 0);
     this.segmentName = this.segment(this.rank);
     let mine: ArrayBuffer;
     try {
@@ -141,7 +156,7 @@ export class ShmTransport extends RingTransport {
     try {
       await this.listen();
       const mineInfo: RankInfo = {
-        host: os.hostname(), ring: this.capacity, ranks: [...this.local], pid: process.pid,
+        host: os.hostname(), ring: this.capacity, slot: this.slotBytes, ranks: [...this.local], pid: process.pid,
         probe: addon.address(this.probe).toString(), token: this.probe.toString('hex'),
       };
       await this.opts.store.set(this.infoKey(this.rank), JSON.stringify(mineInfo));
@@ -150,14 +165,25 @@ export class ShmTransport extends RingTransport {
         const info = JSON.parse(new TextDecoder().decode(await this.opts.store.get(this.infoKey(p), this.opts.timeoutMs))) as RankInfo;
         this.pids.set(p, info.pid);
         if (this.canRead(info)) this.readable.add(p);
-        if (info.ring !== this.capacity || info.ranks.join() !== this.local.join()) {
-          throw new TcclError('TCCL_ERR_DESYNC', `rank ${p} set up shared memory with ring ${info.ring} B over ranks [${info.ranks}], this rank with ${this.capacity} B over [${this.local}]: set TCCL_SHM_RING_BYTES alike everywhere`, { rank: this.rank, peer: p });
+        if (info.ring !== this.capacity || info.slot !== this.slotBytes || info.ranks.join() !== this.local.join()) {
+          throw new TcclError('TCCL_ERR_DESYNC', `rank ${p} set up shared memory with ring ${info.ring} B and slots ${info.slot} B over ranks [${info.ranks}], this rank with ${this.capacity} B and ${this.slotBytes} B over [${this.local}]: set TCCL_SHM_RING_BYTES and TCCL_SHM_SLOT_BYTES alike everywhere`, { rank: this.rank, peer: p });
         }
         const seg = addon.map(this.segment(p), segBytes, false);
         this.peerTokens.set(p, Buffer.from(seg, 0, TOKEN_BYTES).toString('hex'));
         return seg;
       }));
       peers.forEach((p, i) => this.attach(p, new Ring(mine, this.slot(p), this.capacity), new Ring(theirs[i], this.slot(this.rank), this.capacity)));
+      if (this.slotBytes > 0) {
+        const segments = this.local.map((r) => (r === this.rank ? mine : theirs[peers.indexOf(r)]));
+        const futex: Futex = { wait: (i32, index, expected, ms) => { addon.futexWait(i32, index, expected, ms); }, wake: (i32, index) => { addon.futexWake(i32, index); }, yieldCpu: () => addon.yieldCpu() };
+        this.team = new ShmTeam({
+          rank: this.rank, size: this.size, slotBytes: this.slotBytes, futex,
+          regions: segments.map((buffer) => ({ buffer, offset: this.teamOffset })),
+          // Ranks of one process (test worlds) share its thread: blocking would stall them all.
+          blocking: peers.every((p) => this.pids.get(p) !== process.pid),
+          spinMicros: this.opts.spinMicros,
+        });
+      }
       this.mapped = true;
       this.watchStoppedPeers();
       for (const [peer, bell] of this.bells) this.hello(bell.socket, peer);

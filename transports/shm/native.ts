@@ -13,6 +13,15 @@ export interface ShmAddon {
   address(view: ArrayBufferView): bigint;
   /** Copy dest.byteLength bytes from `address` in process `pid` into dest (process_vm_readv). */
   pull(pid: number, address: bigint, dest: ArrayBufferView): number;
+  /**
+   * Sleep while i32[index] === expected (a futex on shared memory), at most timeoutMs.
+   * 0: woken, 1: timed out, 2: the value already differed.
+   */
+  futexWait(i32: Int32Array, index: number, expected: number, timeoutMs: number): 0 | 1 | 2;
+  /** Wake every process sleeping on i32[index]; how many woke. */
+  futexWake(i32: Int32Array, index: number): number;
+  /** sched_yield(): let another runnable thread on this core run first. */
+  yieldCpu(): void;
 }
 
 let addon: ShmAddon | null = null;

@@ -3,18 +3,23 @@ import { TcclError } from '../../src/errors.js';
 import type { TransportSink } from '../../src/transport.js';
 import { Ring, ringBytes } from './ring.js';
 import { RingTransport } from './ring-transport.js';
+import type { SharedTeam } from '../../src/transport.js';
+import { atomicsFutex, ShmTeam, teamRegionBytes, teamSlotBytes } from './team.js';
 
 /**
  * Ranks as worker_threads of one process (`tcclrun --threads`): the same rings as process
  * ranks, in one SharedArrayBuffer the launcher allocates, with Atomics.waitAsync on a
  * per-rank doorbell word instead of a socket. No native code.
  *
- * Layout: per rank a 64-byte slot [state, doorbell], then one ring per ordered pair.
+ * Layout: per rank a 64-byte slot [state, doorbell], then one ring per ordered pair, then
+ * per rank a team region (shared-memory collectives, team.ts).
  */
 export interface ThreadWorld {
   sab: SharedArrayBuffer;
   size: number;
   ringCapacity: number;
+  /** Bytes per team slot half. */
+  slotBytes: number;
 }
 
 /** ES2024's Atomics.waitAsync (in Node since 16), not yet in this TypeScript lib. */
@@ -37,9 +42,11 @@ export function threadRingBytes(size: number): number {
   return size <= 4 ? 4 << 20 : size <= 8 ? 1 << 20 : 256 << 10;
 }
 
-export function createThreadWorld(size: number, ringCapacity = threadRingBytes(size)): ThreadWorld {
-  const bytes = ringsBase(size) + size * size * ringBytes(ringCapacity);
-  return { sab: new SharedArrayBuffer(bytes), size, ringCapacity };
+const teamOffset = (w: ThreadWorld, rank: number) => ringsBase(w.size) + w.size * w.size * ringBytes(w.ringCapacity) + rank * teamRegionBytes(w.slotBytes);
+
+export function createThreadWorld(size: number, ringCapacity = threadRingBytes(size), slotBytes = teamSlotBytes()): ThreadWorld {
+  const bytes = ringsBase(size) + size * size * ringBytes(ringCapacity) + size * teamRegionBytes(slotBytes);
+  return { sab: new SharedArrayBuffer(bytes), size, ringCapacity, slotBytes };
 }
 
 const words = (w: ThreadWorld) => new Int32Array(w.sab, 0, (w.size * SLOT_BYTES) / 4);
@@ -71,6 +78,8 @@ export interface ThreadTransportOptions {
   size: number;
   world: ThreadWorld;
   spinMicros: number;
+  /** False when every rank runs on this one thread (test worlds): waits must not block it. Default true. */
+  blocking?: boolean;
 }
 
 export class ThreadTransport extends RingTransport {
@@ -78,6 +87,7 @@ export class ThreadTransport extends RingTransport {
   private readonly world: ThreadWorld;
   private readonly i32: Int32Array;
   private stopped = false;
+  private readonly team: ShmTeam;
 
   constructor(opts: ThreadTransportOptions) {
     super({ rank: opts.rank, size: opts.size, spinMicros: opts.spinMicros });
@@ -86,6 +96,17 @@ export class ThreadTransport extends RingTransport {
     }
     this.world = opts.world;
     this.i32 = words(opts.world);
+    const w = opts.world;
+    this.team = new ShmTeam({
+      rank: opts.rank, size: opts.size, slotBytes: w.slotBytes, futex: atomicsFutex, blocking: opts.blocking ?? true,
+      regions: Array.from({ length: w.size }, (_, r) => ({ buffer: w.sab, offset: teamOffset(w, r) })),
+      spinMicros: opts.spinMicros,
+    });
+  }
+
+  /** Every rank is a thread of this process: the whole world shares the buffer. */
+  sharedTeam(): SharedTeam | null {
+    return this.team;
   }
 
   async start(sink: TransportSink): Promise<void> {
