@@ -11,7 +11,7 @@
  * work this way too).
  */
 import type { DType, TypedArray } from '../dtype.js';
-import { getReducer, type ReduceOp } from '../kernels/reduce.js';
+import { getReducer, type Reducer, type ReduceOp } from '../kernels/reduce.js';
 import type { SharedGroup } from './p2p.js';
 import { bytesAt } from './util.js';
 
@@ -32,19 +32,50 @@ export function sharedBlock(len: number, n: number, r: number, elementBytes: num
   return [lo, hi];
 }
 
-/** dst = op over every rank's src (dst may be src; they must not otherwise overlap). */
-export async function allreduceShared(g: SharedGroup, src: TypedArray, dst: TypedArray, dtype: DType, op: ReduceOp): Promise<void> {
+/**
+ * dst = op over every rank's src (dst may be src; they must not otherwise overlap). Returns
+ * undefined when it finished without waiting (every peer was already there: the usual case
+ * for small messages), else a promise.
+ */
+export function allreduceShared(g: SharedGroup, src: TypedArray, dst: TypedArray, dtype: DType, op: ReduceOp): Promise<void> | undefined {
+  const count = src.length;
+  const es = src.BYTES_PER_ELEMENT;
+  if (g.size === 1 || count === 0) {
+    if (dst !== src) bytesAt(dst, 0, count).set(bytesAt(src, 0, count));
+    return undefined;
+  }
+  const reduce = getReducer(dtype, op);
+  if (count * es <= Math.min(g.slotBytes, SHARED_REDUCE_ALL_MAX_BYTES)) {
+    // One chunk, reduced whole by everyone: finish here unless a peer is late.
+    const half = g.nextHalf();
+    g.slot(g.rank, half).set(bytesAt(src, 0, count));
+    const arrived = g.sync();
+    if (!arrived) return reduceAll(g, half, dst, reduce);
+    return arrived.then(() => reduceAll(g, half, dst, reduce));
+  }
+  return allreduceChunks(g, src, dst, reduce);
+}
+
+/** dst = slot 0 op slot 1 op … in rank order (same order everywhere: same bits everywhere). */
+function reduceAll(g: SharedGroup, half: number, dst: TypedArray, reduce: Reducer): undefined {
+  const es = dst.BYTES_PER_ELEMENT;
+  const Ctor = dst.constructor as TypedArrayCtor;
+  const elems = (r: number) => {
+    const slot = g.slot(r, half);
+    return new Ctor(slot.buffer, slot.byteOffset, dst.length);
+  };
+  bytesAt(dst, 0, dst.length).set(g.slot(0, half).subarray(0, dst.length * es));
+  for (let r = 1; r < g.size; r++) reduce(dst, elems(r));
+  return undefined;
+}
+
+async function allreduceChunks(g: SharedGroup, src: TypedArray, dst: TypedArray, reduce: Reducer): Promise<void> {
   const n = g.size;
   const me = g.rank;
   const count = src.length;
   const es = src.BYTES_PER_ELEMENT;
   const srcBytes = bytesAt(src, 0, count);
   const dstBytes = bytesAt(dst, 0, count);
-  if (n === 1 || count === 0) {
-    if (dst !== src) dstBytes.set(srcBytes);
-    return;
-  }
-  const reduce = getReducer(dtype, op);
   const Ctor = src.constructor as TypedArrayCtor;
   const chunkElems = Math.floor(g.slotBytes / es);
   for (let off = 0; off < count; off += chunkElems) {
@@ -57,9 +88,7 @@ export async function allreduceShared(g: SharedGroup, src: TypedArray, dst: Type
     g.slot(me, half).set(srcBytes.subarray(off * es, (off + len) * es));
     await g.sync();
     if (len * es <= SHARED_REDUCE_ALL_MAX_BYTES) {
-      const out = dst.subarray(off, off + len) as TypedArray;
-      out.set(elems(0, 0, len) as never);
-      for (let r = 1; r < n; r++) reduce(out, elems(r, 0, len));
+      reduceAll(g, half, dst.subarray(off, off + len) as TypedArray, reduce);
       continue;
     }
     const [lo, hi] = sharedBlock(len, n, me, es);

@@ -37,6 +37,10 @@ export interface SharedGroup {
    * all had already (no await needed). Fails on timeout, abort or a lost peer, naming them.
    */
   sync(): Promise<void> | undefined;
-  /** Run a shared-memory collective after every earlier one of this communicator has ended. */
-  exclusive<T>(body: () => Promise<T>): Promise<T>;
+  /**
+   * Run a shared-memory collective after every earlier one of this communicator has ended.
+   * When none is running, `body` runs now and a result it returns without waiting comes back
+   * as is (no promise), so small collectives can finish within the call.
+   */
+  exclusive<T>(body: () => T | Promise<T>): T | Promise<T>;
 }

@@ -170,7 +170,7 @@ export class CommunicatorBase {
    * send/recv bound to it, and one deadline for the whole call. Under TCCL_DEBUG=DETAIL the
    * ranks first check they all call the same thing (diag/desync.ts).
    */
-  protected runCollective<T>(op: string, timeoutMs: number | undefined, signal: AbortSignal | undefined, body: (p2p: CollectiveP2P, seq: number) => Promise<T>, desc: CollectiveDesc = {}): Request<T> {
+  protected runCollective<T>(op: string, timeoutMs: number | undefined, signal: AbortSignal | undefined, body: (p2p: CollectiveP2P, seq: number) => T | Promise<T>, desc: CollectiveDesc = {}): Request<T> {
     this.checkOpen(op);
     const seq = ++this.collectiveSeq;
     const tag = seq & TAG_UB;
@@ -194,7 +194,9 @@ export class CommunicatorBase {
     };
     const remaining = () => (Number.isFinite(timeout) ? Math.max(1, deadline - performance.now()) : Infinity);
     const sharedState = this.shared();
-    const sharedHooks: SharedCallHooks | null = sharedState && {
+    const collectiveContext = this.collectiveContext;
+    // What a shared-memory collective checks while it waits (built only if one asks).
+    const sharedHooks = (): SharedCallHooks => ({
       check: () => {
         const failed = this.engine.failed;
         if (failed) throw failed;
@@ -207,11 +209,13 @@ export class CommunicatorBase {
       },
       waiting: (peer) => progress.receiving(peer),
       arrived: (peer) => progress.received(peer, 0),
-    };
+    });
     const bind = (context: number, counted: boolean): CollectiveP2P => ({
       rank: this.rank,
       size: this.size,
-      shared: sharedState && context === this.collectiveContext ? sharedState.bind(sharedHooks!) : undefined,
+      // (A plain property: an object literal with a getter gets a new hidden class per call,
+      // which cost 3 us and a major GC every ~30k calls.)
+      shared: sharedState && context === collectiveContext ? sharedState.bind(sharedHooks) : undefined,
       send: (peer, data) => {
         if (counted) progress.sending(peer);
         return this.engine.send({ context, source: this.rank, dest: this.worldRanks[peer], tag, seq, payload: data }).then(
@@ -225,8 +229,6 @@ export class CommunicatorBase {
         }).then(() => { if (counted) progress.received(peer, data.length); });
       },
     });
-    // The deadline covers sends too (a peer that stops reading stalls them).
-    const timer = Number.isFinite(timeout) ? setTimeout(() => fail(new TcclError('TCCL_ERR_TIMEOUT', 'deadline passed')), timeout) : null;
     const checked = async () => {
       progress.phase = 'TCCL_DEBUG=DETAIL call check (a rank not heard from has not called this collective)';
       const disagreement = await checkAgreement(bind(DESYNC_CONTEXT_BIT + this.collectiveContext, true), call);
@@ -238,12 +240,28 @@ export class CommunicatorBase {
       }
       return body(bind(this.collectiveContext, true), seq);
     };
-    const run = (log.detailEnabled() && this.size > 1 ? checked() : body(bind(this.collectiveContext, true), seq)).then(
+    const succeed = (v: T) => {
+      this.recorder.finish(record);
+      if (log.infoEnabled()) log.info(this.engine.rank, `${op} seq ${seq} ${what()} ${(performance.now() - started).toFixed(3)} ms`);
+      req.resolve(v);
+    };
+    let outcome: T | Promise<T>;
+    try {
+      outcome = log.detailEnabled() && this.size > 1 ? checked() : body(bind(this.collectiveContext, true), seq);
+    } catch (e) {
+      outcome = Promise.reject(e);
+    }
+    // Done already (a shared-memory collective whose peers were all there): no timer, no hops.
+    if (!(outcome instanceof Promise)) {
+      succeed(outcome);
+      return req;
+    }
+    // The deadline covers sends too (a peer that stops reading stalls them).
+    const timer = Number.isFinite(timeout) ? setTimeout(() => fail(new TcclError('TCCL_ERR_TIMEOUT', 'deadline passed')), remaining()) : null;
+    const run = outcome.then(
       (v) => {
         if (timer) clearTimeout(timer);
-        this.recorder.finish(record);
-        if (log.infoEnabled()) log.info(this.engine.rank, `${op} seq ${seq} ${what()} ${(performance.now() - started).toFixed(3)} ms`);
-        req.resolve(v);
+        succeed(v);
       },
       (e) => {
         if (timer) clearTimeout(timer);

@@ -25,43 +25,64 @@ export interface SharedCallHooks {
  * call started while the first waits would otherwise write the same slot).
  */
 export class SharedState {
-  private step = 0;
-  private half = 1;
-  private queue: Promise<unknown> = Promise.resolve();
+  step = 0;
+  half = 1;
+  /** Shared collectives started and not yet ended, and the end of the last one. */
+  private inFlight = 0;
+  private last: Promise<unknown> = Promise.resolve();
   /** Set when a shared collective failed here: steps may now disagree between ranks. */
   private broken: TcclError | null = null;
 
   constructor(readonly team: SharedTeam) {}
 
-  /** The SharedGroup one collective call sees. */
-  bind(hooks: SharedCallHooks): SharedGroup {
-    const { team } = this;
-    return {
-      rank: team.rank,
-      size: team.size,
-      slotBytes: team.slotBytes,
-      nextHalf: () => (this.half ^= 1),
-      slot: (rank, half) => team.slot(rank, half),
-      sync: () => this.sync(hooks),
-      exclusive: (body) => this.exclusive(body),
-    };
+  /** The SharedGroup one collective call sees; `hooks` is called only if a wait outlasts one blocking wait. */
+  bind(hooks: () => SharedCallHooks): SharedGroup {
+    return new SharedCall(this, hooks);
   }
 
-  private exclusive<T>(body: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(() => {
-      if (this.broken) {
-        throw new TcclError('TCCL_ERR_INTERNAL', `shared-memory collectives on rank ${this.team.rank} stopped after an earlier one failed (${this.broken.code}): the ranks' steps may disagree`, { rank: this.team.rank, cause: this.broken });
-      }
-      return body().catch((e: unknown) => {
-        this.broken ??= e instanceof TcclError ? e : new TcclError('TCCL_ERR_INTERNAL', String(e));
+  /**
+   * Run `body` once every earlier shared collective has ended. When none is running it runs
+   * now, and a body that finishes without waiting returns its value directly (no promise).
+   */
+  exclusive<T>(body: () => T | Promise<T>): T | Promise<T> {
+    if (this.inFlight === 0) {
+      if (this.broken) throw this.stopped();
+      this.inFlight++;
+      let out: T | Promise<T>;
+      try {
+        out = body();
+      } catch (e) {
+        this.ended(e);
         throw e;
-      });
-    });
-    this.queue = run.catch(() => undefined);
+      }
+      if (!(out instanceof Promise)) {
+        this.inFlight--;
+        return out;
+      }
+      return this.track(out);
+    }
+    this.inFlight++;
+    return this.track(this.last.then(() => {
+      if (this.broken) throw this.stopped();
+      return body();
+    }));
+  }
+
+  private track<T>(run: Promise<T>): Promise<T> {
+    this.last = run.then(() => this.ended(), (e: unknown) => this.ended(e));
     return run;
   }
 
-  private sync(hooks: SharedCallHooks): Promise<void> | undefined {
+  private ended(error?: unknown): void {
+    this.inFlight--;
+    if (error !== undefined) this.broken ??= error instanceof TcclError ? error : new TcclError('TCCL_ERR_INTERNAL', String(error));
+  }
+
+  private stopped(): TcclError {
+    return new TcclError('TCCL_ERR_INTERNAL', `shared-memory collectives on rank ${this.team.rank} stopped after an earlier one failed (${this.broken!.code}): the ranks' steps may disagree`, { rank: this.team.rank, cause: this.broken });
+  }
+
+  sync(hooks: () => SharedCallHooks): Promise<void> | undefined {
     const { team } = this;
     const step = (this.step = (this.step + 1) | 0);
     team.arrive(step);
@@ -74,7 +95,8 @@ export class SharedState {
   }
 
   /** Peers not there within one blocking wait: keep waiting, returning to the event loop between waits. */
-  private async waitLate(late: number[], step: number, hooks: SharedCallHooks): Promise<void> {
+  private async waitLate(late: number[], step: number, makeHooks: () => SharedCallHooks): Promise<void> {
+    const hooks = makeHooks();
     for (const peer of late) {
       hooks.waiting(peer);
       for (;;) {
@@ -85,4 +107,22 @@ export class SharedState {
       hooks.arrived(peer);
     }
   }
+}
+
+/** One collective call's view of the shared state. */
+class SharedCall implements SharedGroup {
+  readonly rank: number;
+  readonly size: number;
+  readonly slotBytes: number;
+
+  constructor(private readonly state: SharedState, private readonly hooks: () => SharedCallHooks) {
+    this.rank = state.team.rank;
+    this.size = state.team.size;
+    this.slotBytes = state.team.slotBytes;
+  }
+
+  nextHalf(): number { return (this.state.half ^= 1); }
+  slot(rank: number, half: number): Uint8Array { return this.state.team.slot(rank, half); }
+  sync(): Promise<void> | undefined { return this.state.sync(this.hooks); }
+  exclusive<T>(body: () => T | Promise<T>): T | Promise<T> { return this.state.exclusive(body); }
 }
