@@ -1,50 +1,73 @@
-// Allreduce over shared memory next to our TCP transport, memcpy bandwidth and (when given)
-// Open MPI's shared-memory BTL, in one run, alternating so machine noise hits all alike.
-//   npx tsx bench/shm-allreduce.ts [--rounds 5] [--ranks 2,4] [--mpi /tmp/mpi_allreduce]
-// Each round runs every (ranks, transport) once; a run times `reps` repetitions per size and
-// keeps its median; the table shows the median over rounds and the spread (min-max).
-// busbw = bytes / time * 2(n-1)/n (nccl-tests). The --mpi binary must print the same JSON
-// (see docs/ARCHITECTURE.md, shared memory): sizes 8, 16 MiB, 64 MiB.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+// The shared-memory numbers issue #4 asks for, in one run: allreduce (float32 sum) over tccl's
+// shm transport, Open MPI's shared-memory BTL (mpirun --mca btl self,vader) and tccl's tcp
+// transport, at 2 and 4 ranks, alternating run by run so machine noise hits all alike, plus
+// memcpy bandwidth measured between the runs.
+//   npm run bench:shm [-- --rounds 5 --ranks 2,4 --out bench/out/shm]
+// Every run is the same nccl-tests-style sweep (bench/tcclbench.ts for tccl,
+// bench/mpi/mpibench.c for Open MPI: same flags, same data, results verified): 8 B with 2000
+// timed iterations, then 16 MiB and 64 MiB. Reported: per-iteration median time (latency)
+// and busbw = bytes / median time x 2(n-1)/n, each the median over rounds with its spread.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-
-interface Result { bytes: number; iters: number; secs: number[]; wrong: number }
-interface Run { size: number; transport: string; results: Result[] }
+import type { BenchDocument } from './tcclbench/report.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const args = process.argv.slice(2);
-const flag = (name: string, fallback: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
+const argv = process.argv.slice(2);
+const flag = (name: string, fallback: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : fallback);
 const rounds = Number(flag('--rounds', '5'));
 const rankCounts = flag('--ranks', '2,4').split(',').map(Number);
-const mpi = flag('--mpi', '');
-const reps = flag('--reps', '5');
-const SIZES = [8, 16 << 20, 64 << 20];
-if (mpi && !existsSync(mpi)) throw new Error(`--mpi ${mpi}: no such program`);
+const outDir = flag('--out', join(root, 'bench/out/shm'));
+const started = performance.now();
+const loadAtStart = loadavg()[0];
+mkdirSync(outDir, { recursive: true });
+const log = (msg: string) => process.stderr.write(`[bench:shm ${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${msg}\n`);
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
+/** The two sweeps of every run: latency, then bandwidth. */
+const SWEEPS = [
+  { name: 'small', flags: ['-b', '8', '-e', '8', '-n', '2000', '-w', '200'] },
+  { name: 'large', flags: ['-b', '16M', '-e', '64M', '-f', '4', '-n', '10', '-w', '3', '--iter-bytes', '256M'] },
+];
+const common = ['allreduce', '-c', '1', '-d', 'float32', '-o', 'sum'];
 
-const jsonLine = (out: string, what: string): Run => {
-  const line = out.split('\n').find((l) => l.startsWith('{'));
-  if (!line) throw new Error(`no JSON from ${what}:\n${out}`);
-  return JSON.parse(line) as Run;
-};
+if (!existsSync(join(root, 'dist/src/launcher/cli.js'))) {
+  log('dist/ missing: npm run build');
+  if (spawnSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' }).status !== 0) throw new Error('npm run build failed');
+}
+const built = spawnSync('bash', [join(root, 'bench/mpi/build.sh'), '--quiet'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+if (built.status !== 0) throw new Error('bench/mpi/build.sh failed: Open MPI is needed for the reference (see its message above)');
+const mpibench = built.stdout.trim().split('\n').pop()!;
 
-function runTccl(n: number, transport: string): Run {
-  const out = execFileSync(process.execPath, ['bin/tcclrun.js', '-n', String(n), '--no-prefix', '--transport', transport, '--timeout', '600',
-    'bench/shm-allreduce-rank.ts', '--sizes', SIZES.join(','), '--reps', reps], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  return jsonLine(out, `tccl ${transport} -n ${n}`);
+type Series = 'shm' | 'vader' | 'tcp';
+const SERIES: Series[] = ['shm', 'vader', 'tcp'];
+function command(s: Series, n: number, flags: string[]): [string, string[]] {
+  if (s === 'vader') {
+    return ['mpirun', ['-n', String(n), '--oversubscribe', '--bind-to', 'none', ...(process.getuid?.() === 0 ? ['--allow-run-as-root'] : []),
+      '--mca', 'pml', 'ob1', '--mca', 'btl', 'self,vader', mpibench, ...flags, '--transport', 'vader']];
+  }
+  return [process.execPath, ['bin/tcclrun.js', '-n', String(n), '--no-prefix', '--transport', s, '--timeout', '600', 'bench/tcclbench.ts', ...flags]];
 }
 
-function runMpi(n: number): Run {
-  const out = execFileSync('mpirun', ['--allow-run-as-root', '--oversubscribe', '-n', String(n), '--mca', 'btl', 'self,vader', mpi, reps], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  return jsonLine(out, `mpirun -n ${n}`);
+function run(cmd: string, args: string[], json: string): Promise<BenchDocument> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+    child.on('close', (code) => {
+      try {
+        if (code !== 0) throw new Error(`exit ${code}`);
+        resolve(JSON.parse(readFileSync(json, 'utf8')) as BenchDocument);
+      } catch (e) {
+        reject(new Error(`${cmd} ${args.join(' ')}: ${(e as Error).message}\n${output.slice(-2000)}`));
+      }
+    });
+  });
 }
 
-/** Copy bandwidth of one core (bytes copied per second), 64 MiB buffers, median of 5. */
+/** Bytes copied per second by one core, 64 MiB buffers, median of 5. */
 function memcpyGBps(): number {
   const a = new Uint8Array(64 << 20).fill(1);
   const b = new Uint8Array(64 << 20);
@@ -58,54 +81,69 @@ function memcpyGBps(): number {
   return a.length / median(times) / 1e9;
 }
 
-const transports = ['shm', 'tcp', ...(mpi ? ['mpi'] : [])];
-/** [transport][n][bytes] -> per-round median seconds */
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** [series/n/bytes] -> per-round per-iteration median time (us) */
 const samples = new Map<string, number[]>();
-const wrongs: string[] = [];
+const key = (s: Series, n: number, bytes: number) => `${s}/${n}/${bytes}`;
+const wrong: string[] = [];
 const memcpy: number[] = [];
-const key = (t: string, n: number, bytes: number) => `${t}/${n}/${bytes}`;
 for (let round = 0; round < rounds; round++) {
   memcpy.push(memcpyGBps());
   for (const n of rankCounts) {
-    for (const t of transports) {
-      const run = t === 'mpi' ? runMpi(n) : runTccl(n, t);
-      for (const r of run.results) {
-        if (r.wrong) wrongs.push(`${t} n=${n} ${r.bytes} B: ${r.wrong} wrong elements`);
-        const k = key(t, n, r.bytes);
-        samples.set(k, [...(samples.get(k) ?? []), median(r.secs)]);
+    for (const sweep of SWEEPS) {
+      for (const s of SERIES) {
+        const json = join(outDir, `${s}-n${n}-${sweep.name}-r${round}.json`);
+        const [cmd, args] = command(s, n, [...common, ...sweep.flags, '-J', json]);
+        const doc = await run(cmd, args, json);
+        for (const r of doc.results) {
+          const p = r.outOfPlace;
+          if (p.wrong) wrong.push(`${s} n=${n} ${r.size} B round ${round + 1}: ${p.wrong} wrong`);
+          samples.set(key(s, n, r.size), [...(samples.get(key(s, n, r.size)) ?? []), p.medianUs]);
+        }
       }
     }
   }
-  process.stderr.write(`round ${round + 1}/${rounds} done\n`);
+  log(`round ${round + 1}/${rounds} done`);
 }
 
-const memcpyMedian = median(memcpy);
 const lines: string[] = [];
-const say = (s: string) => { lines.push(s); console.log(s); };
-say(`allreduce float32 sum, median over ${rounds} alternating rounds (each round: median of ${reps} timed repetitions); spread = min-max over rounds`);
-say(`memcpy (one core, 64 MiB): ${memcpyMedian.toFixed(2)} GB/s (spread ${Math.min(...memcpy).toFixed(2)}-${Math.max(...memcpy).toFixed(2)})`);
+const say = (l: string) => { lines.push(l); console.log(l); };
+const memcpyMedian = median(memcpy);
+const fmtRatio = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '-');
+say(`# bench:shm: allreduce float32 sum, out of place; median over ${rounds} alternating rounds of each run's per-iteration median; spread = min-max over rounds`);
+say(`# load average ${loadAtStart.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end; ${((performance.now() - started) / 1000).toFixed(0)} s`);
+say(`# memcpy (one core, 64 MiB): ${memcpyMedian.toFixed(2)} GB/s (spread ${Math.min(...memcpy).toFixed(2)}-${Math.max(...memcpy).toFixed(2)})`);
 const table: Record<string, unknown>[] = [];
 for (const n of rankCounts) {
   const factor = (2 * (n - 1)) / n;
-  say(`\n-n ${n}`);
-  say(`${'bytes'.padStart(10)} ${'transport'.padStart(9)} ${'time'.padStart(12)} ${'busbw GB/s'.padStart(11)} ${'spread'.padStart(13)} ${'vs tcp'.padStart(7)} ${'vs mpi'.padStart(7)} ${'of memcpy'.padStart(9)}`);
-  for (const bytes of SIZES) {
-    const med = (t: string) => median(samples.get(key(t, n, bytes)) ?? [NaN]);
-    for (const t of transports) {
-      const s = samples.get(key(t, n, bytes)) ?? [];
-      const time = med(t);
-      const bw = (bytes / time) * factor / 1e9;
-      const spread = `${((bytes / Math.max(...s)) * factor / 1e9).toFixed(2)}-${((bytes / Math.min(...s)) * factor / 1e9).toFixed(2)}`;
-      const vsTcp = med('tcp') / time;
-      const vsMpi = mpi ? med('mpi') / time : NaN;
-      const shownTime = bytes <= 4096 ? `${(time * 1e6).toFixed(2)} us` : `${(time * 1e3).toFixed(2)} ms`;
-      say(`${String(bytes).padStart(10)} ${t.padStart(9)} ${shownTime.padStart(12)} ${bytes <= 4096 ? '-'.padStart(11) : bw.toFixed(3).padStart(11)} ${(bytes <= 4096 ? '-' : spread).padStart(13)} ${vsTcp.toFixed(2).padStart(7)} ${(mpi ? vsMpi.toFixed(2) : '-').padStart(7)} ${(bytes <= 4096 ? '-' : (bw / memcpyMedian).toFixed(2)).padStart(9)}`);
-      table.push({ n, bytes, transport: t, seconds: time, busbwGBps: bw, rounds: s, speedupVsTcp: vsTcp, speedupVsMpi: vsMpi, fractionOfMemcpy: bw / memcpyMedian });
+  say('');
+  say(`## ${n} ranks`);
+  say(`| size | series | median time | busbw GB/s (spread) | shm/this | of memcpy |`);
+  say(`|---:|---|---:|---:|---:|---:|`);
+  for (const bytes of [8, 16 << 20, 64 << 20]) {
+    for (const s of SERIES) {
+      const us = samples.get(key(s, n, bytes)) ?? [];
+      const t = median(us);
+      const bw = (bytes / (t / 1e6)) * factor / 1e9;
+      const spread = `${((bytes / (Math.max(...us) / 1e6)) * factor / 1e9).toFixed(2)}-${((bytes / (Math.min(...us) / 1e6)) * factor / 1e9).toFixed(2)}`;
+      // For the latency row the ratio is of times (Open MPI / shm: < 1 means shm is slower); for bandwidth, of busbw.
+      const shm = median(samples.get(key('shm', n, bytes)) ?? []);
+      const ratio = t / shm;
+      const small = bytes <= 4096;
+      const time = small ? `${t.toFixed(2)} us` : `${(t / 1e3).toFixed(2)} ms`;
+      say(`| ${small ? `${bytes} B` : `${bytes >> 20} MiB`} | ${s} | ${time} | ${small ? '-' : `${bw.toFixed(3)} (${spread})`} | ${s === 'shm' ? '' : fmtRatio(ratio)} | ${small ? '-' : (bw / memcpyMedian).toFixed(2)} |`);
+      table.push({ n, bytes, series: s, medianUs: t, roundsUs: us, busbwGBps: small ? null : bw, shmSpeedup: ratio, fractionOfMemcpy: small ? null : bw / memcpyMedian });
     }
   }
 }
-if (wrongs.length) say(`\nWRONG RESULTS:\n${wrongs.join('\n')}`);
-say('("vs tcp" / "vs mpi": time of that transport / time of this row; > 1 means this row is faster)');
-mkdirSync(`${root}/bench/out`, { recursive: true });
-writeFileSync(`${root}/bench/out/shm-allreduce.json`, JSON.stringify({ rounds, reps, memcpyGBps: memcpy, table }, null, 1));
-if (wrongs.length) process.exitCode = 1;
+say('');
+say('(shm/this: time of this series / time of shm, i.e. > 1 means shm is faster; for 8 B, 1/x is how many times slower shm is)');
+if (wrong.length) say(`\nWRONG RESULTS:\n${wrong.join('\n')}`);
+writeFileSync(join(outDir, 'shm.md'), lines.join('\n') + '\n');
+writeFileSync(join(outDir, 'shm.json'), JSON.stringify({ date: new Date().toISOString(), rounds, memcpyGBps: memcpy, table }, null, 1) + '\n');
+log(`wrote ${join(outDir, 'shm.md')} and shm.json`);
+if (wrong.length) process.exitCode = 1;
