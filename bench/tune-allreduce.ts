@@ -1,7 +1,8 @@
 // Measures where allreduce's algorithms cross over on this machine, to set the thresholds in
-// src/collectives/select.ts. Every size runs all three algorithms in turn, several rounds,
-// in the same processes, so machine noise hits them alike; reports medians and the winner.
-//   npx tcclrun -n 4 --transport tcp bench/tune-allreduce.ts [--max 16M] [--rounds 5] [-J out.json]
+// src/collectives/select.ts. Every size runs every algorithm in turn, several rounds, in the
+// same processes, so machine noise hits them alike; reports medians and the winner. Over shm
+// (all ranks on this host) the shared-memory algorithm runs too.
+//   npx tcclrun -n 4 --transport tcp|shm bench/tune-allreduce.ts [--max 16M] [--rounds 5] [-J out.json]
 import { writeFileSync } from 'node:fs';
 import { init } from 'tccl';
 
@@ -15,9 +16,10 @@ const parseSize = (s: string) => {
 const maxBytes = parseSize(flag('--max', '16M'));
 const rounds = Number(flag('--rounds', '5'));
 const jsonOut = args.includes('-J') ? flag('-J', '') : '';
-const ALGORITHMS = ['rd', 'rabenseifner', 'ring'] as const;
-
 const comm = await init();
+/** 'shm' where the world has shared memory (the argument check says so on every rank alike). */
+const sharedMemory = await comm.allreduce(new Float32Array(1), { algorithm: 'shm' }).then(() => true, () => false);
+const ALGORITHMS = ['rd', 'rabenseifner', 'ring', ...(sharedMemory ? ['shm'] : [])];
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const rows: { bytes: number; us: Record<string, number>; best: string }[] = [];
 for (let bytes = 8; bytes <= maxBytes; bytes *= 4) {
