@@ -1,0 +1,383 @@
+/**
+ * The shared-memory allreduce (src/collectives/allreduce-shared.ts) through the real
+ * Communicator over in-process shm and thread worlds: the block partition, chunking through
+ * small slots (4096 B: reduce-all only) and large ones (256 KiB: the reduce-scatter + copy-out
+ * block path), every op for int32 and float64 against exact references, float32 bits alike on
+ * every rank, in place / out of place / partly overlapping, several calls in flight, and the
+ * number of steps (team.arrive calls) each call takes, which pins down which path ran.
+ */
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { SHARED_REDUCE_ALL_MAX_BYTES, sharedBlock } from '../../src/collectives/allreduce-shared.js';
+import { initLocalWorld, isTcclError, type Communicator } from '../../src/index.js';
+import type { SharedTeam } from '../../src/transport.js';
+import { engineOf } from '../transports/helpers.js';
+import { prngUint32 } from '../support/prng.js';
+
+type Op = 'sum' | 'avg' | 'min' | 'max' | 'prod';
+const OPS: Op[] = ['sum', 'avg', 'min', 'max', 'prod'];
+
+describe('sharedBlock', () => {
+  it('splits [0, len) into n consecutive blocks, covering every element once, boundaries on 64-byte lines', () => {
+    const lens = [0, 1, 2, 7, 8, 15, 16, 17, 63, 64, 65, 100, 1000, 1023, 1024, 1025, 4097, 16384, 16385, 65536, 100003];
+    const sizes = [1, 2, 3, 4, 5, 7, 8, 9, 16, 64, 100];
+    const wrong: string[] = []; // collected, not asserted one by one: ~10^4 blocks
+    let checked = 0;
+    for (const es of [1, 2, 4, 8]) {
+      const unit = 64 / es;
+      for (const len of lens) {
+        for (const n of sizes) {
+          const units = Math.ceil(len / unit);
+          let next = 0;
+          for (let r = 0; r < n; r++) {
+            const [lo, hi] = sharedBlock(len, n, r, es);
+            const where = `len=${len} n=${n} r=${r} es=${es}: [${lo}, ${hi})`;
+            if (lo !== next) wrong.push(`${where} does not start where block ${r - 1} ended (${next})`);
+            if (hi < lo || hi > len) wrong.push(`${where} is not a range within [0, ${len})`);
+            // Every boundary inside the array falls on a cache line (the array's end need not).
+            if (hi < len && (hi * es) % 64 !== 0) wrong.push(`${where} ends inside a cache line`);
+            // Balanced: no block holds more than its share of whole lines.
+            if (hi - lo > Math.ceil(units / n) * unit) wrong.push(`${where} holds more than ${Math.ceil(units / n)} lines`);
+            next = hi;
+            checked++;
+          }
+          if (next !== len) wrong.push(`len=${len} n=${n} es=${es}: blocks end at ${next}`);
+        }
+      }
+    }
+    expect(wrong).toEqual([]);
+    expect(checked).toBe(4 * lens.length * sizes.reduce((a, b) => a + b, 0));
+  });
+
+  it('n = 1 owns everything; more ranks than lines leave some blocks empty', () => {
+    expect(sharedBlock(1000, 1, 0, 4)).toEqual([0, 1000]);
+    // 3 int32 lines (16 elements each, the last partial) over 7 ranks.
+    const blocks = Array.from({ length: 7 }, (_, r) => sharedBlock(40, 7, r, 4));
+    expect(blocks.filter(([lo, hi]) => hi > lo)).toEqual([[0, 16], [16, 32], [32, 40]]);
+  });
+});
+
+// ---- worlds ---------------------------------------------------------------------------
+
+interface World {
+  label: string;
+  comms: Communicator[];
+  teams: SharedTeam[];
+  slotBytes: number;
+  /** team.arrive calls (shared-memory steps) per rank since the last reset. */
+  steps(): number[];
+  resetSteps(): void;
+}
+
+async function openWorld(transport: 'shm' | 'threads', n: number, slotBytes: number): Promise<World> {
+  const saved = process.env.TCCL_SHM_SLOT_BYTES;
+  process.env.TCCL_SHM_SLOT_BYTES = String(slotBytes);
+  let comms: Communicator[];
+  try {
+    comms = await initLocalWorld(n, { transport, timeoutMs: 60_000 });
+  } finally {
+    if (saved === undefined) delete process.env.TCCL_SHM_SLOT_BYTES;
+    else process.env.TCCL_SHM_SLOT_BYTES = saved;
+  }
+  const teams = comms.map((c) => engineOf(c).transport.sharedTeam?.() ?? null);
+  for (const [r, t] of teams.entries()) {
+    expect(t, `${transport} rank ${r} has a team`).not.toBeNull();
+    expect(t!.slotBytes).toBe(slotBytes);
+    expect(t!.rank).toBe(r);
+    expect(t!.size).toBe(n);
+    // Every rank of an in-process world shares this thread: its waits must not block.
+    expect(t!.blocking).toBe(false);
+  }
+  const spies = teams.map((t) => vi.spyOn(t!, 'arrive'));
+  return {
+    label: `${transport} n=${n} slot=${slotBytes}`,
+    comms,
+    teams: teams as SharedTeam[],
+    slotBytes,
+    steps: () => spies.map((s) => s.mock.calls.length),
+    resetSteps: () => spies.forEach((s) => s.mockClear()),
+  };
+}
+
+/** Steps one allreduce of `count` elements takes: one per chunk up to 64 KiB, two per larger chunk. */
+function expectedSteps(count: number, es: number, slotBytes: number, n: number): number {
+  if (n === 1 || count === 0) return 0;
+  const chunk = Math.floor(slotBytes / es);
+  let steps = 0;
+  for (let off = 0; off < count; off += chunk) steps += Math.min(chunk, count - off) * es <= SHARED_REDUCE_ALL_MAX_BYTES ? 1 : 2;
+  return steps;
+}
+
+// ---- data and references ----------------------------------------------------------------
+
+/** Rank r's int32 at index i: unique per (seed, rank, index), spread over the whole int32 range. */
+function i32Value(seed: number, r: number, i: number): number {
+  let h = Math.imul(seed + 0x9e3779b1, r + 1) ^ Math.imul(i + 0x7f4a7c15, 0x85ebca6b);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 13)) | 0;
+}
+const PROD_SET = [1, -1, 2, -2, 0.5, -0.5, 1.5]; // ≤ 7 factors stay exact in float64
+function f64Value(seed: number, op: Op, r: number, i: number): number {
+  const h = i32Value(seed, r, i) >>> 0;
+  return op === 'prod' ? PROD_SET[h % PROD_SET.length] : (h % 8192) - 4096;
+}
+
+function i32Input(seed: number, r: number, count: number): Int32Array {
+  const a = new Int32Array(count);
+  for (let i = 0; i < count; i++) a[i] = i32Value(seed, r, i);
+  return a;
+}
+function f64Input(seed: number, op: Op, r: number, count: number): Float64Array {
+  const a = new Float64Array(count);
+  for (let i = 0; i < count; i++) a[i] = f64Value(seed, op, r, i);
+  return a;
+}
+
+function i32Reference(seed: number, op: Op, n: number, count: number): Int32Array {
+  const out = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    let acc = i32Value(seed, 0, i);
+    for (let r = 1; r < n; r++) {
+      const v = i32Value(seed, r, i);
+      acc = op === 'sum' || op === 'avg' ? (acc + v) | 0 : op === 'prod' ? Math.imul(acc, v) : op === 'min' ? Math.min(acc, v) : Math.max(acc, v);
+    }
+    out[i] = op === 'avg' ? (acc / n) | 0 : acc;
+  }
+  return out;
+}
+function f64Reference(seed: number, op: Op, n: number, count: number): Float64Array {
+  const out = new Float64Array(count);
+  for (let i = 0; i < count; i++) {
+    let acc = f64Value(seed, op, 0, i);
+    for (let r = 1; r < n; r++) {
+      const v = f64Value(seed, op, r, i);
+      acc = op === 'sum' || op === 'avg' ? acc + v : op === 'prod' ? acc * v : op === 'min' ? Math.min(acc, v) : Math.max(acc, v);
+    }
+    out[i] = op === 'avg' ? acc / n : acc;
+  }
+  return out;
+}
+
+/** First index where a and b differ (bitwise for floats via their bytes), or -1. */
+function firstDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Math.min(a.length, b.length);
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return i;
+  return -1;
+}
+function expectEqualArrays(got: ArrayLike<number>, want: ArrayLike<number>, what: string): void {
+  const i = firstDifference(got, want);
+  expect(i, `${what}: first difference at ${i}: got ${got[i]}, want ${want[i]} (length ${got.length} vs ${want.length})`).toBe(-1);
+}
+
+let seedCounter = 1;
+
+/** One allreduce on every rank; checks the result everywhere and the steps it took. */
+async function roundI32(w: World, op: Op, count: number, placement: 'in' | 'out' | 'overlap-after' | 'overlap-before'): Promise<void> {
+  const n = w.comms.length;
+  const seed = seedCounter++;
+  const want = i32Reference(seed, op, n, count);
+  const inputs = w.comms.map((_, r) => i32Input(seed, r, count));
+  const shift = Math.max(1, Math.floor(count / 3));
+  const setups = inputs.map((input) => {
+    if (placement === 'in') return { src: input.slice(), out: undefined };
+    if (placement === 'out') return { src: input.slice(), out: new Int32Array(count).fill(0x5a5a5a5a) };
+    // src and out partly overlap in one buffer: out starts after src, or before it.
+    const backing = new Int32Array(count + shift);
+    const src = placement === 'overlap-after' ? backing.subarray(0, count) : backing.subarray(shift, shift + count);
+    src.set(input);
+    const out = placement === 'overlap-after' ? backing.subarray(shift, shift + count) : backing.subarray(0, count);
+    return { src, out };
+  });
+  w.resetSteps();
+  const results = await Promise.all(w.comms.map((c, r) => c.allreduce(setups[r].src, { op, out: setups[r].out })));
+  const what = `${w.label} int32 ${op} count=${count} ${placement}`;
+  for (let r = 0; r < n; r++) {
+    expect(results[r]).toBe(setups[r].out ?? setups[r].src);
+    expectEqualArrays(results[r], want, `${what} rank ${r}`);
+    if (placement === 'out') expectEqualArrays(setups[r].src, inputs[r], `${what} rank ${r}: src untouched`);
+  }
+  expect(w.steps(), `${what}: steps`).toEqual(Array(n).fill(expectedSteps(count, 4, w.slotBytes, n)));
+}
+
+async function roundF64(w: World, op: Op, count: number, placement: 'in' | 'out'): Promise<void> {
+  const n = w.comms.length;
+  const seed = seedCounter++;
+  const want = f64Reference(seed, op, n, count);
+  const src = w.comms.map((_, r) => f64Input(seed, op, r, count));
+  const outs = src.map(() => (placement === 'out' ? new Float64Array(count).fill(-7) : undefined));
+  w.resetSteps();
+  const results = await Promise.all(w.comms.map((c, r) => c.allreduce(src[r], { op, out: outs[r] })));
+  const what = `${w.label} float64 ${op} count=${count} ${placement}`;
+  for (let r = 0; r < n; r++) {
+    expectEqualArrays(results[r], want, `${what} rank ${r}`);
+    if (placement === 'out') expectEqualArrays(src[r], f64Input(seed, op, r, count), `${what} rank ${r}: src untouched`);
+  }
+  expect(w.steps(), `${what}: steps`).toEqual(Array(n).fill(expectedSteps(count, 8, w.slotBytes, n)));
+}
+
+/** float32 with rounding (random values): every rank must hold the very same bits, close to the exact sum. */
+async function roundF32Bits(w: World, count: number): Promise<void> {
+  const n = w.comms.length;
+  const seed = seedCounter++;
+  const bufs = w.comms.map((_, r) => {
+    const next = prngUint32(seed * 1000 + r);
+    return Float32Array.from({ length: count }, () => (next() / 2 ** 32 - 0.5) * 1e3);
+  });
+  const exact = new Float64Array(count);
+  for (const b of bufs) for (let i = 0; i < count; i++) exact[i] += b[i];
+  await Promise.all(w.comms.map((c, r) => c.allreduce(bufs[r])));
+  const bits = bufs.map((b) => new Uint32Array(b.buffer, b.byteOffset, b.length));
+  for (let r = 1; r < n; r++) expectEqualArrays(bits[r], bits[0], `${w.label} float32 count=${count}: rank ${r} bits vs rank 0`);
+  let worst = 0;
+  for (let i = 0; i < count; i++) worst = Math.max(worst, Math.abs(bufs[0][i] - exact[i]));
+  expect(worst, `${w.label} float32 count=${count}: error against the float64 sum`).toBeLessThan(n * 1e3 * 2 ** -22);
+}
+
+// ---- worlds × cases ----------------------------------------------------------------------
+
+const SIZES = [2, 3, 4, 7];
+const SMALL_SLOT = 4096; // 1024 int32 per chunk; every chunk ≤ 64 KiB: reduce-all
+const BIG_SLOT = 256 << 10; // 65536 int32 per chunk; chunks over 64 KiB take the block path
+
+for (const transport of ['shm', 'threads'] as const) {
+  for (const n of SIZES) {
+    describe(`allreduce over ${transport} shared memory, n=${n}`, () => {
+      let small: World;
+      let big: World;
+      beforeAll(async () => {
+        small = await openWorld(transport, n, SMALL_SLOT);
+        big = await openWorld(transport, n, BIG_SLOT);
+      });
+      afterAll(async () => {
+        vi.restoreAllMocks();
+        await Promise.all([...(small?.comms ?? []), ...(big?.comms ?? [])].map((c) => c.close()));
+      });
+
+      it('4096-byte slots: int32 every op, counts 0..100003 (up to 98 chunks), in place and out of place', async () => {
+        for (const count of [0, 1, 7, 1000, 1024, 1025, 100_003]) {
+          for (const op of OPS) {
+            if (count === 100_003 && op !== 'sum' && op !== 'prod') continue; // the big count: two ops suffice
+            await roundI32(small, op, count, 'in');
+            await roundI32(small, op, count, 'out');
+          }
+        }
+      });
+
+      it('4096-byte slots: float64 every op exact, in place and out of place', async () => {
+        for (const count of [1, 511, 512, 513, 20_000]) {
+          for (const op of OPS) {
+            await roundF64(small, op, count, count % 2 ? 'out' : 'in');
+          }
+        }
+      });
+
+      it('256 KiB slots: the block path (chunks over 64 KiB), its 64 KiB boundary, and a chunk of each kind in one call', async () => {
+        // 16384 int32 = 64 KiB: reduce-all (1 step); 16385: blocks (2 steps); 65536 + 1000: a
+        // block chunk then a reduce-all chunk; 65536 + 16384 / 16385: a second chunk of exactly
+        // 64 KiB (reduce-all) or just over (blocks); 100003: two block chunks.
+        for (const count of [16_384, 16_385, 65_536 + 1000, 65_536 + 16_384, 65_536 + 16_385, 100_003]) {
+          for (const op of ['sum', 'min', 'prod'] as Op[]) await roundI32(big, op, count, 'in');
+          await roundI32(big, 'avg', count, 'out');
+        }
+        for (const op of OPS) await roundF64(big, op, 40_001, 'out');
+      });
+
+      it('partly overlapping src and out (out after src, out before src): the result is right on every rank', async () => {
+        for (const count of [7, 3000]) {
+          await roundI32(small, 'sum', count, 'overlap-after');
+          await roundI32(small, 'max', count, 'overlap-before');
+        }
+        await roundI32(big, 'sum', 100_003, 'overlap-after');
+        await roundI32(big, 'sum', 100_003, 'overlap-before');
+      });
+
+      it('float32 sums with rounding: the same bits on every rank (reduce-all and block paths)', async () => {
+        await roundF32Bits(small, 5000);
+        await roundF32Bits(big, 100_003);
+      });
+
+      it('several iallreduce calls in flight at once (not awaited), sizes mixed: each result is right', async () => {
+        for (const w of [small, big]) {
+          const plan: { op: Op; count: number; dtype: 'int32' | 'float64' }[] = [
+            { op: 'sum', count: 7, dtype: 'int32' },
+            { op: 'max', count: 100_003, dtype: 'int32' },
+            { op: 'prod', count: 1000, dtype: 'float64' },
+            { op: 'sum', count: 0, dtype: 'int32' },
+            { op: 'min', count: 1025, dtype: 'int32' },
+            { op: 'avg', count: 30_001, dtype: 'float64' },
+            { op: 'sum', count: 1, dtype: 'int32' },
+          ];
+          const seeds = plan.map(() => seedCounter++);
+          const bufs = w.comms.map((_, r) => plan.map((p, k) => (p.dtype === 'int32' ? i32Input(seeds[k], r, p.count) : f64Input(seeds[k], p.op, r, p.count))));
+          w.resetSteps();
+          // Every rank issues every call before any completes.
+          const requests = w.comms.map((c, r) => plan.map((p, k) => c.iallreduce(bufs[r][k], { op: p.op })));
+          await Promise.all(requests.flat());
+          plan.forEach((p, k) => {
+            const want = p.dtype === 'int32' ? i32Reference(seeds[k], p.op, n, p.count) : f64Reference(seeds[k], p.op, n, p.count);
+            for (let r = 0; r < n; r++) expectEqualArrays(bufs[r][k], want, `${w.label} in flight #${k} ${p.dtype} ${p.op} count=${p.count} rank ${r}`);
+          });
+          const steps = plan.reduce((s, p) => s + expectedSteps(p.count, p.dtype === 'int32' ? 4 : 8, w.slotBytes, n), 0);
+          expect(w.steps()).toEqual(Array(n).fill(steps));
+        }
+      });
+
+      it('back to back small, huge, small (half alternation across calls and paths)', async () => {
+        for (const w of [small, big]) {
+          for (const count of [1, 100_003, 3, 16_385, 2, 70_000, 1]) await roundI32(w, 'sum', count, count % 2 ? 'in' : 'out');
+        }
+      });
+    });
+  }
+}
+
+describe('which communicators use the shared memory', () => {
+  it('the world does (algorithm shm accepted); a dup does not: shm is refused, the default goes by messages', async () => {
+    const w = await openWorld('shm', 3, SMALL_SLOT);
+    try {
+      const dups = await Promise.all(w.comms.map((c) => c.dup()));
+      try {
+        const bufs = w.comms.map((_, r) => Int32Array.of(r + 1, 10 * r));
+        w.resetSteps();
+        await Promise.all(dups.map((d, r) => d.allreduce(bufs[r])));
+        for (const b of bufs) expect([...b]).toEqual([6, 30]);
+        expect(w.steps()).toEqual([0, 0, 0]);
+        let thrown: unknown;
+        try {
+          dups[0].iallreduce(new Int32Array(4), { algorithm: 'shm' });
+        } catch (e) {
+          thrown = e;
+        }
+        expect(isTcclError(thrown, 'TCCL_ERR_INVALID_ARGUMENT'), String(thrown)).toBe(true);
+        expect(String(thrown)).toMatch(/allreduce algorithm 'shm' needs shared memory with every rank/);
+        // The world itself takes 'shm' when asked.
+        await Promise.all(w.comms.map((c, r) => c.allreduce(bufs[r], { algorithm: 'shm' })));
+        for (const b of bufs) expect([...b]).toEqual([18, 90]);
+        expect(w.steps()).toEqual([1, 1, 1]);
+      } finally {
+        await Promise.all(dups.map((d) => d.close()));
+      }
+    } finally {
+      vi.restoreAllMocks();
+      await Promise.all(w.comms.map((c) => c.close()));
+    }
+  });
+
+  it('TCCL_SHM_COLLECTIVES=0 turns it off: messages only, shm refused', async () => {
+    const saved = process.env.TCCL_SHM_COLLECTIVES;
+    process.env.TCCL_SHM_COLLECTIVES = '0';
+    const w = await openWorld('threads', 2, SMALL_SLOT);
+    try {
+      const bufs = [Int32Array.of(1, 2), Int32Array.of(3, 4)];
+      await Promise.all(w.comms.map((c, r) => c.allreduce(bufs[r])));
+      expect(bufs.map((b) => [...b])).toEqual([[4, 6], [4, 6]]);
+      expect(w.steps()).toEqual([0, 0]);
+      expect(() => w.comms[0].iallreduce(new Int32Array(1), { algorithm: 'shm' })).toThrow(/needs shared memory/);
+    } finally {
+      if (saved === undefined) delete process.env.TCCL_SHM_COLLECTIVES;
+      else process.env.TCCL_SHM_COLLECTIVES = saved;
+      vi.restoreAllMocks();
+      await Promise.all(w.comms.map((c) => c.close()));
+    }
+  });
+});
