@@ -197,6 +197,8 @@ export class CommunicatorBase {
     const collectiveContext = this.collectiveContext;
     // What a shared-memory collective checks while it waits (built only if one asks).
     const sharedHooks = (): SharedCallHooks => ({
+      op,
+      seq,
       check: () => {
         const failed = this.engine.failed;
         if (failed) throw failed;
@@ -208,7 +210,7 @@ export class CommunicatorBase {
         if (req.done || performance.now() > deadline) throw new TcclError('TCCL_ERR_TIMEOUT', 'deadline passed');
       },
       waiting: (peer) => progress.receiving(peer),
-      arrived: (peer) => progress.received(peer, 0),
+      arrived: (peer) => progress.arrived(peer),
     });
     const bind = (context: number, counted: boolean): CollectiveP2P => ({
       rank: this.rank,
@@ -247,6 +249,8 @@ export class CommunicatorBase {
     };
     let outcome: T | Promise<T>;
     try {
+      // (A shared-memory collective may finish without ever waiting, so without looking at it.)
+      if (signal?.aborted) throw new TcclError('TCCL_ERR_ABORTED', `${op} cancelled by its AbortSignal`, { rank: this.rank, op, seq, cause: signal.reason });
       outcome = log.detailEnabled() && this.size > 1 ? checked() : body(bind(this.collectiveContext, true), seq);
     } catch (e) {
       outcome = Promise.reject(e);
@@ -429,6 +433,8 @@ class Progress {
     this.messages++;
     dec(this.pendingSends, peer);
   }
+  /** A peer waited for (not a message: shared memory) is there. */
+  arrived(peer: number): void { dec(this.pendingRecvs, peer); }
   waitingOn(): number[] { return outstanding(this.pendingRecvs); }
   stuckSends(): number[] { return outstanding(this.pendingSends); }
 }

@@ -12,6 +12,9 @@ const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** What a shared-memory collective call reports and checks while it waits on peers. */
 export interface SharedCallHooks {
+  /** The call, for error messages. */
+  readonly op: string;
+  readonly seq: number;
   /** Throw if the call must stop (deadline, abort signal, a lost peer, a failed engine). */
   check(): void;
   /** Waiting on `peer` (communicator rank), and done waiting. */
@@ -44,9 +47,9 @@ export class SharedState {
    * Run `body` once every earlier shared collective has ended. When none is running it runs
    * now, and a body that finishes without waiting returns its value directly (no promise).
    */
-  exclusive<T>(body: () => T | Promise<T>): T | Promise<T> {
+  exclusive<T>(body: () => T | Promise<T>, hooks: () => SharedCallHooks): T | Promise<T> {
     if (this.inFlight === 0) {
-      if (this.broken) throw this.stopped();
+      if (this.broken) throw this.stopped(hooks());
       this.inFlight++;
       let out: T | Promise<T>;
       try {
@@ -63,7 +66,8 @@ export class SharedState {
     }
     this.inFlight++;
     return this.track(this.last.then(() => {
-      if (this.broken) throw this.stopped();
+      if (this.broken) throw this.stopped(hooks());
+      hooks().check(); // (it may have waited long in the queue)
       return body();
     }));
   }
@@ -78,8 +82,8 @@ export class SharedState {
     if (error !== undefined) this.broken ??= error instanceof TcclError ? error : new TcclError('TCCL_ERR_INTERNAL', String(error));
   }
 
-  private stopped(): TcclError {
-    return new TcclError('TCCL_ERR_INTERNAL', `shared-memory collectives on rank ${this.team.rank} stopped after an earlier one failed (${this.broken!.code}): the ranks' steps may disagree`, { rank: this.team.rank, cause: this.broken });
+  private stopped(hooks: SharedCallHooks): TcclError {
+    return new TcclError('TCCL_ERR_INTERNAL', `${hooks.op} cannot use shared memory: an earlier shared-memory collective failed on this rank (${this.broken!.code}), so the ranks' steps may disagree`, { rank: this.team.rank, op: hooks.op, seq: hooks.seq, cause: this.broken });
   }
 
   sync(hooks: () => SharedCallHooks): Promise<void> | undefined {
@@ -97,8 +101,8 @@ export class SharedState {
   /** Peers not there within one blocking wait: keep waiting, returning to the event loop between waits. */
   private async waitLate(late: number[], step: number, makeHooks: () => SharedCallHooks): Promise<void> {
     const hooks = makeHooks();
+    for (const peer of late) hooks.waiting(peer); // a timeout names every one not there yet
     for (const peer of late) {
-      hooks.waiting(peer);
       for (;;) {
         hooks.check();
         if (this.team.waitFor(peer, step, BLOCK_MS, false)) break;
@@ -124,5 +128,5 @@ class SharedCall implements SharedGroup {
   nextHalf(): number { return (this.state.half ^= 1); }
   slot(rank: number, half: number): Uint8Array { return this.state.team.slot(rank, half); }
   sync(): Promise<void> | undefined { return this.state.sync(this.hooks); }
-  exclusive<T>(body: () => T | Promise<T>): T | Promise<T> { return this.state.exclusive(body); }
+  exclusive<T>(body: () => T | Promise<T>): T | Promise<T> { return this.state.exclusive(body, this.hooks); }
 }

@@ -381,3 +381,36 @@ describe('which communicators use the shared memory', () => {
     }
   });
 });
+
+describe('shared-memory allreduce: cancellation and timeouts', () => {
+  it('an AbortSignal already aborted fails the call at once with TCCL_ERR_ABORTED, even when no peer is late', async () => {
+    const comms = await initLocalWorld(3, { transport: 'threads', timeoutMs: 10_000 });
+    try {
+      const aborted = AbortSignal.abort(new Error('stop'));
+      // Ranks 0 and 1 arrive first; rank 2 (aborted) would otherwise find everyone there and finish without waiting.
+      const first = comms.slice(0, 2).map((c) => c.allreduce(new Int32Array([c.rank + 1]), { timeoutMs: 500 }).then(() => 'ok', (e: unknown) => (isTcclError(e) ? e.code : String(e))));
+      const late = await comms[2].allreduce(new Int32Array([3]), { signal: aborted }).then(() => 'ok', (e: unknown) => e);
+      expect(isTcclError(late) && late.code).toBe('TCCL_ERR_ABORTED');
+      expect((late as Error).message).toContain('allreduce cancelled by its AbortSignal (rank 2, op allreduce, seq 1)');
+      // The other two never see rank 2's contribution: they time out naming it.
+      expect(await Promise.all(first)).toEqual(['TCCL_ERR_TIMEOUT', 'TCCL_ERR_TIMEOUT']);
+    } finally {
+      for (const c of comms) c.abort('test over');
+    }
+  });
+
+  it('a timeout names every rank not there yet, and counts no messages', async () => {
+    const comms = await initLocalWorld(4, { transport: 'threads', timeoutMs: 10_000 });
+    try {
+      const errors = await Promise.all(comms.slice(0, 2).map((c) => c.allreduce(new Int32Array([1]), { timeoutMs: 300 }).then(() => null, (e: unknown) => e as Error)));
+      for (const [r, e] of errors.entries()) {
+        expect(isTcclError(e) && e.code).toBe('TCCL_ERR_TIMEOUT');
+        expect(e!.message).toContain('allreduce did not complete within 300 ms: not heard from ranks 2,3;');
+        expect(e!.message).toContain('(0 messages)');
+        expect(e!.message).toContain(`(rank ${r}, peers [2,3], op allreduce, seq 1)`);
+      }
+    } finally {
+      for (const c of comms) c.abort('test over');
+    }
+  });
+});

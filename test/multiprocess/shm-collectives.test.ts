@@ -64,7 +64,8 @@ function expectFailed(r: Run, n: number, code: string): Map<number, Record<strin
   expect([...next.keys()].sort()).toEqual(ranks(n - 1));
   for (const [rank, f] of next) {
     expect(f.code, f.msg).toBe('TCCL_ERR_INTERNAL');
-    expect(f.msg).toContain(`shared-memory collectives on rank ${rank} stopped after an earlier one failed (${code})`);
+    expect(f.msg).toContain(`allreduce cannot use shared memory: an earlier shared-memory collective failed on this rank (${code})`);
+    expect(f.msg).toContain(`(rank ${rank}, op allreduce, seq 3)`);
   }
   return results;
 }

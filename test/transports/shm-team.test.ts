@@ -175,10 +175,9 @@ describe('ShmTeam', () => {
       expect(withEnv('4096')).toBe(4096);
       expect(withEnv('262144')).toBe(262144);
       expect(withEnv('4100')).toBe(4096); // rounded down to a cache line
-      for (const bad of ['', 'abc', '-4096', '100', 'Infinity']) {
-        const got = withEnv(bad);
-        expect(got % 64, bad).toBe(0);
-        expect(got, bad).toBeGreaterThanOrEqual(4096);
+      expect(withEnv('')).toBe(DEFAULT_SLOT_BYTES);
+      for (const bad of ['abc', '-4096', '100', 'Infinity']) {
+        expect(() => withEnv(bad), bad).toThrow(expect.objectContaining({ code: 'TCCL_ERR_INVALID_ARGUMENT', message: expect.stringContaining(`TCCL_SHM_SLOT_BYTES='${bad}'`) }));
       }
     } finally {
       withEnv(saved);

@@ -1,5 +1,6 @@
 import type { SharedTeam } from '../../src/transport.js';
 import { hostHasIdleCores } from '../../src/host-load.js';
+import { TcclError } from '../../src/errors.js';
 
 /**
  * The shared-memory team (src/transport.ts, SharedTeam) over one region per rank, in that
@@ -16,10 +17,17 @@ const SLEEPERS = 16;
 /** Default bytes per slot half; env TCCL_SHM_SLOT_BYTES. */
 export const DEFAULT_SLOT_BYTES = 1 << 20;
 
+/** Slot halves are at least this big (and a multiple of 64: whole cache lines). */
+export const MIN_SLOT_BYTES = 4096;
+
 export function teamSlotBytes(): number {
-  const configured = Number(process.env.TCCL_SHM_SLOT_BYTES);
-  if (Number.isFinite(configured) && configured >= 4096) return Math.floor(configured / 64) * 64;
-  return DEFAULT_SLOT_BYTES;
+  const text = process.env.TCCL_SHM_SLOT_BYTES;
+  if (text === undefined || text.trim() === '') return DEFAULT_SLOT_BYTES;
+  const configured = Number(text);
+  if (!Number.isFinite(configured) || configured < MIN_SLOT_BYTES || configured > 2 ** 30) {
+    throw new TcclError('TCCL_ERR_INVALID_ARGUMENT', `TCCL_SHM_SLOT_BYTES='${text}' is not a size between ${MIN_SLOT_BYTES} and 2^30 bytes`);
+  }
+  return Math.floor(configured / 64) * 64;
 }
 
 export function teamYieldMicros(): number {
