@@ -10,6 +10,7 @@ import { ARRAY_CTORS, overlaps } from '../kernels/view.js';
 import type { CollectiveP2P } from './p2p.js';
 import { allgatherRing, allgathervRing } from './allgather-ring.js';
 import { allgatherRecursiveDoubling, allgathervRecursiveDoubling } from './allgather-recursive-doubling.js';
+import { allgatherShared, allgathervShared } from './allgather-shared.js';
 import { allreduceRing } from './allreduce-ring.js';
 import { allreduceRecursiveDoubling } from './allreduce-recursive-doubling.js';
 import { allreduceRabenseifner } from './allreduce-rabenseifner.js';
@@ -17,15 +18,18 @@ import { allreduceShared } from './allreduce-shared.js';
 import { alltoallBruck } from './alltoall-bruck.js';
 import { alltoallPairwise, alltoallvPairwise } from './alltoall-pairwise.js';
 import { barrierDissemination } from './barrier-dissemination.js';
+import { barrierShared } from './barrier-shared.js';
 import { broadcastBinomial } from './broadcast-binomial.js';
 import { broadcastChain } from './broadcast-chain.js';
+import { broadcastShared } from './broadcast-shared.js';
 import { gatherLinear, gathervLinear } from './gather.js';
 import { reduceBinomial } from './reduce-binomial.js';
 import { reduceScatterRecursiveHalving } from './reduce-scatter-recursive-halving.js';
 import { reduceScatterRing } from './reduce-scatter-ring.js';
+import { reduceScatterShared } from './reduce-scatter-shared.js';
 import { scatterLinear, scattervLinear } from './scatter.js';
 import {
-  selectAllgather, selectAllreduce, selectAlltoall, selectBroadcast, selectReduceScatter, type AlgorithmOption,
+  selectAllgather, selectAllreduce, selectAlltoall, selectBarrier, selectBroadcast, selectReduceScatter, type AlgorithmOption,
 } from './select.js';
 import { check } from './util.js';
 
@@ -38,6 +42,7 @@ export {
   allreduceRecursiveDoubling, allreduceRabenseifner, alltoallBruck, alltoallPairwise, alltoallvPairwise,
   barrierDissemination, broadcastBinomial, broadcastChain, gatherLinear, gathervLinear, reduceBinomial,
   reduceScatterRecursiveHalving, reduceScatterRing, scatterLinear, scattervLinear,
+  allgatherShared, allgathervShared, barrierShared, broadcastShared, reduceScatterShared,
 };
 
 export interface ReductionOptions {
@@ -53,14 +58,14 @@ export interface AllreduceOptions extends ReductionOptions {
   src?: TypedArray;
 }
 export interface ReduceScatterOptions extends ReductionOptions {
-  /** 'ring' | 'rh' | 'auto'. */
+  /** 'ring' | 'rh' | 'shm' | 'auto'. */
   algorithm?: AlgorithmOption;
   /** Elements each rank receives (default: dst.length for every rank). */
   recvCounts?: readonly number[];
   segmentBytes?: number;
 }
 export interface AllgatherOptions {
-  /** 'ring' | 'rd' | 'auto'. */
+  /** 'ring' | 'rd' | 'shm' | 'auto'. */
   algorithm?: AlgorithmOption;
   segmentBytes?: number;
 }
@@ -75,7 +80,7 @@ export interface AlltoallvOptions {
 }
 export interface BroadcastOptions {
   root: number;
-  /** 'binomial' | 'chain' | 'auto'. */
+  /** 'binomial' | 'chain' | 'shm' | 'auto'. */
   algorithm?: AlgorithmOption;
   segmentBytes?: number;
 }
@@ -127,9 +132,12 @@ export async function reduceScatter(p2p: CollectiveP2P, src: TypedArray, dst: Ty
   checkDtype(dst, dtype, 'reduceScatter');
   validateOp(dtype, op);
   const counts = opts.recvCounts ?? new Array<number>(p2p.size).fill(dst.length);
-  const algo = selectReduceScatter(src.byteLength, p2p.size, opts.algorithm);
+  const shared = p2p.shared;
+  const algo = selectReduceScatter(src.byteLength, p2p.size, opts.algorithm, process.env, shared !== undefined);
   const sumOp = op === 'avg' ? 'sum' : op;
-  if (algo === 'ring') await reduceScatterRing(p2p, src, dst, counts, dtype, sumOp, opts.segmentBytes);
+  // (Shared collectives queue on exclusive() before any await, so every rank queues them in call order.)
+  if (algo === 'shm' && shared) await shared.exclusive(() => reduceScatterShared(shared, src, dst, counts, dtype, sumOp));
+  else if (algo === 'ring') await reduceScatterRing(p2p, src, dst, counts, dtype, sumOp, opts.segmentBytes);
   else await reduceScatterRecursiveHalving(p2p, src, dst, counts, dtype, sumOp);
   if (op === 'avg') finishAvg(dtype, dst, p2p.size);
 }
@@ -137,8 +145,10 @@ export async function reduceScatter(p2p: CollectiveP2P, src: TypedArray, dst: Ty
 /** dst = concat over ranks of src (dst.length = size × src.length). */
 export async function allgather(p2p: CollectiveP2P, src: TypedArray, dst: TypedArray, opts: AllgatherOptions = {}): Promise<void> {
   check(dst.length === src.length * p2p.size && src.constructor === dst.constructor, 'allgather: dst must hold size × src of the same type');
-  const algo = selectAllgather(dst.byteLength, p2p.size, opts.algorithm);
-  if (algo === 'ring') await allgatherRing(p2p, src, dst, opts.segmentBytes);
+  const shared = p2p.shared;
+  const algo = selectAllgather(dst.byteLength, p2p.size, opts.algorithm, process.env, shared !== undefined);
+  if (algo === 'shm' && shared) await shared.exclusive(() => allgatherShared(shared, src, dst));
+  else if (algo === 'ring') await allgatherRing(p2p, src, dst, opts.segmentBytes);
   else await allgatherRecursiveDoubling(p2p, src, dst);
 }
 
@@ -147,8 +157,10 @@ export async function allgatherv(
   p2p: CollectiveP2P, src: TypedArray, dst: TypedArray, recvCounts: readonly number[], opts: AllgatherOptions = {},
 ): Promise<void> {
   check(src.constructor === dst.constructor, 'allgatherv: src and dst must be the same type');
-  const algo = selectAllgather(dst.byteLength, p2p.size, opts.algorithm);
-  if (algo === 'ring') await allgathervRing(p2p, src, dst, recvCounts, opts.segmentBytes);
+  const shared = p2p.shared;
+  const algo = selectAllgather(dst.byteLength, p2p.size, opts.algorithm, process.env, shared !== undefined);
+  if (algo === 'shm' && shared) await shared.exclusive(() => allgathervShared(shared, src, dst, recvCounts));
+  else if (algo === 'ring') await allgathervRing(p2p, src, dst, recvCounts, opts.segmentBytes);
   else await allgathervRecursiveDoubling(p2p, src, dst, recvCounts);
 }
 
@@ -171,8 +183,10 @@ export async function alltoallv(
 
 /** In place: buf on every rank becomes the root's buf. */
 export async function broadcast(p2p: CollectiveP2P, buf: TypedArray, opts: BroadcastOptions): Promise<void> {
-  const algo = selectBroadcast(buf.byteLength, p2p.size, opts.algorithm);
-  if (algo === 'chain') await broadcastChain(p2p, buf, opts.root, opts.segmentBytes);
+  const shared = p2p.shared;
+  const algo = selectBroadcast(buf.byteLength, p2p.size, opts.algorithm, process.env, shared !== undefined);
+  if (algo === 'shm' && shared) await shared.exclusive(() => broadcastShared(shared, buf, opts.root));
+  else if (algo === 'chain') await broadcastChain(p2p, buf, opts.root, opts.segmentBytes);
   else await broadcastBinomial(p2p, buf, opts.root);
 }
 
@@ -212,7 +226,21 @@ export async function scatterv(
   await scattervLinear(p2p, src, sendCounts, dst, opts.root, opts.displs);
 }
 
-/** Returns once every rank has entered the barrier. */
-export function barrier(p2p: CollectiveP2P): Promise<void> {
+export interface BarrierOptions {
+  /** 'dissemination' | 'shm' | 'auto' (default: TCCL_ALGO_BARRIER, then 'shm' when there is shared memory). */
+  algorithm?: AlgorithmOption;
+}
+
+/**
+ * Returns once every rank has entered the barrier. Undefined when it finished within the call
+ * (shared memory, every rank already there).
+ */
+export function barrier(p2p: CollectiveP2P, opts: BarrierOptions = {}): Promise<void> | undefined {
+  const shared = p2p.shared;
+  const algo = selectBarrier(p2p.size, opts.algorithm, process.env, shared !== undefined);
+  if (algo === 'shm' && shared) {
+    const waiting = shared.exclusive(() => barrierShared(shared));
+    return waiting ? waiting : undefined;
+  }
   return barrierDissemination(p2p);
 }

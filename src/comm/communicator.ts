@@ -23,11 +23,11 @@ export interface ReductionCallOptions extends CollectiveOptions {
 export interface AllreduceCallOptions extends ReductionCallOptions {
   /** Write the result here instead of in place. */
   out?: TypedArray;
-  /** 'ring' | 'rd' | 'rabenseifner' | 'auto' (env TCCL_ALGO_ALLREDUCE). */
+  /** 'ring' | 'rd' | 'rabenseifner' | 'shm' | 'auto' (env TCCL_ALGO_ALLREDUCE). */
   algorithm?: string;
 }
 export interface ReduceScatterCallOptions extends ReductionCallOptions {
-  /** 'ring' | 'rh' | 'auto' (env TCCL_ALGO_REDUCE_SCATTER). */
+  /** 'ring' | 'rh' | 'shm' | 'auto' (env TCCL_ALGO_REDUCE_SCATTER). */
   algorithm?: string;
 }
 export interface AlgorithmCallOptions extends CollectiveOptions {
@@ -40,7 +40,7 @@ export interface RootCallOptions extends CollectiveOptions {
   dtype?: DType;
 }
 export interface BroadcastCallOptions extends RootCallOptions {
-  /** 'binomial' | 'chain' | 'auto' (env TCCL_ALGO_BROADCAST). */
+  /** 'binomial' | 'chain' | 'shm' | 'auto' (env TCCL_ALGO_BROADCAST). */
   algorithm?: string;
 }
 export interface ReduceCallOptions extends ReductionCallOptions {
@@ -88,13 +88,13 @@ export class Communicator extends CommunicatorBase {
       validateOp(dtype, op);
       sameType(dst, src, 'reduceScatter dst');
       if (src.length !== dst.length * this.size) throw invalidArgument(`reduceScatter src has ${src.length} elements; it must have size × dst = ${this.size} × ${dst.length} = ${dst.length * this.size}`);
-      coll.selectReduceScatter(src.byteLength, this.size, opts.algorithm);
+      coll.selectReduceScatter(src.byteLength, this.size, opts.algorithm, process.env, this.hasSharedMemory);
       return dtype;
     });
     return this.runCollective('reduceScatter', opts.timeoutMs, opts.signal, async (p2p) => {
       await coll.reduceScatter(p2p, unaliased(src, dst), dst, { dtype, op, algorithm: opts.algorithm });
       return dst;
-    }, { count: dst.length, dtype, reduceOp: opName(op), algorithm: () => coll.selectReduceScatter(src.byteLength, this.size, opts.algorithm) });
+    }, { count: dst.length, dtype, reduceOp: opName(op), algorithm: () => coll.selectReduceScatter(src.byteLength, this.size, opts.algorithm, process.env, this.hasSharedMemory) });
   }
   /** dst = block `rank` (dst.length elements) of op over every rank's src. */
   async reduceScatter<T extends TypedArray>(src: T, dst: T, opts: ReduceScatterCallOptions = {}): Promise<T> {
@@ -108,12 +108,12 @@ export class Communicator extends CommunicatorBase {
       dtypeOf(src, opts.dtype, 'allgather src');
       sameType(dst, src, 'allgather dst');
       if (dst.length !== src.length * this.size) throw invalidArgument(`allgather dst has ${dst.length} elements; it must have size × src = ${this.size} × ${src.length} = ${src.length * this.size}`);
-      coll.selectAllgather(dst.byteLength, this.size, opts.algorithm);
+      coll.selectAllgather(dst.byteLength, this.size, opts.algorithm, process.env, this.hasSharedMemory);
     });
     return this.runCollective('allgather', opts.timeoutMs, opts.signal, async (p2p) => {
       await coll.allgather(p2p, unaliased(src, dst), dst, { algorithm: opts.algorithm });
       return dst;
-    }, { count: src.length, dtype: dtypeOf(src, opts.dtype), algorithm: () => coll.selectAllgather(dst.byteLength, this.size, opts.algorithm) });
+    }, { count: src.length, dtype: dtypeOf(src, opts.dtype), algorithm: () => coll.selectAllgather(dst.byteLength, this.size, opts.algorithm, process.env, this.hasSharedMemory) });
   }
   /** dst = every rank's src, concatenated in rank order. */
   async allgather<T extends TypedArray>(src: T, dst: T, opts: AlgorithmCallOptions = {}): Promise<T> {
@@ -127,11 +127,12 @@ export class Communicator extends CommunicatorBase {
       const total = this.checkCounts(recvCounts, 'recvCounts');
       if (recvCounts[this.rank] !== src.length) throw invalidArgument(`allgatherv recvCounts[${this.rank}] is ${recvCounts[this.rank]} but this rank's src has ${src.length} elements`);
       if (dst.length < total) throw invalidArgument(`allgatherv dst has ${dst.length} elements; recvCounts add up to ${total}`);
+      coll.selectAllgather(dst.byteLength, this.size, opts.algorithm, process.env, this.hasSharedMemory);
     });
     return this.runCollective('allgatherv', opts.timeoutMs, opts.signal, async (p2p) => {
       await coll.allgatherv(p2p, unaliased(src, dst), dst, recvCounts, { algorithm: opts.algorithm });
       return dst;
-    }, { count: sum(recvCounts), dtype: dtypeOf(src, opts.dtype) });
+    }, { count: sum(recvCounts), dtype: dtypeOf(src, opts.dtype), algorithm: () => coll.selectAllgather(dst.byteLength, this.size, opts.algorithm, process.env, this.hasSharedMemory) });
   }
   /** dst = every rank's src (rank k contributes recvCounts[k] elements), in rank order. */
   async allgatherv<T extends TypedArray>(src: T, dst: T, recvCounts: readonly number[], opts: AlgorithmCallOptions = {}): Promise<T> {
@@ -182,12 +183,12 @@ export class Communicator extends CommunicatorBase {
     this.checked('broadcast', () => {
       dtypeOf(buf, opts.dtype, 'broadcast buffer');
       this.checkRank(root, 'broadcast', 'root');
-      coll.selectBroadcast(buf.byteLength, this.size, opts.algorithm);
+      coll.selectBroadcast(buf.byteLength, this.size, opts.algorithm, process.env, this.hasSharedMemory);
     });
     return this.runCollective('broadcast', opts.timeoutMs, opts.signal, async (p2p) => {
       await coll.broadcast(p2p, buf, { root, algorithm: opts.algorithm });
       return buf;
-    }, { count: buf.length, dtype: dtypeOf(buf, opts.dtype), root, algorithm: () => coll.selectBroadcast(buf.byteLength, this.size, opts.algorithm) });
+    }, { count: buf.length, dtype: dtypeOf(buf, opts.dtype), root, algorithm: () => coll.selectBroadcast(buf.byteLength, this.size, opts.algorithm, process.env, this.hasSharedMemory) });
   }
   /** buf on every rank becomes the root's buf. */
   async broadcast<T extends TypedArray>(buf: T, opts: BroadcastCallOptions = {}): Promise<T> {
@@ -306,7 +307,8 @@ export class Communicator extends CommunicatorBase {
   // ---- synchronisation and objects --------------------------------------------------------
 
   ibarrier(opts: CollectiveOptions = {}): Request<void> {
-    return this.runCollective('barrier', opts.timeoutMs, opts.signal, (p2p) => coll.barrier(p2p));
+    this.checked('barrier', () => coll.selectBarrier(this.size, undefined, process.env, this.hasSharedMemory));
+    return this.runCollective('barrier', opts.timeoutMs, opts.signal, (p2p) => coll.barrier(p2p), { algorithm: () => coll.selectBarrier(this.size, undefined, process.env, this.hasSharedMemory) });
   }
   /** Returns once every rank has entered the barrier. */
   async barrier(opts: CollectiveOptions = {}): Promise<void> {
