@@ -99,14 +99,24 @@ function checkDtype(buf: TypedArray, dtype: DType, what: string): void {
   check(buf.constructor === ARRAY_CTORS[dtype], `${what}: a ${buf.constructor.name} cannot hold dtype ${dtype}`);
 }
 
-/** In place: every rank's buf becomes op over all ranks' buf (or over their `src`, when given: out of place). */
-export async function allreduce(p2p: CollectiveP2P, buf: TypedArray, opts: AllreduceOptions): Promise<void> {
+/**
+ * In place: every rank's buf becomes op over all ranks' buf (or over their `src`, when given:
+ * out of place). Undefined when it finished within the call (shared memory, peers ready).
+ */
+export function allreduce(p2p: CollectiveP2P, buf: TypedArray, opts: AllreduceOptions): Promise<void> | undefined {
+  try {
+    return startAllreduce(p2p, buf, opts);
+  } catch (e) {
+    return Promise.reject(e); // argument errors reject, as from the async algorithms
+  }
+}
+
+function startAllreduce(p2p: CollectiveP2P, buf: TypedArray, opts: AllreduceOptions): Promise<void> | undefined {
   const { dtype, op } = opts;
   checkDtype(buf, dtype, 'allreduce');
   validateOp(dtype, op);
   const shared = p2p.shared;
   const algo = selectAllreduce(buf.byteLength, p2p.size, opts.algorithm, process.env, shared !== undefined);
-  const sumOp = op === 'avg' ? 'sum' : op;
   let src = opts.src ?? buf;
   check(src.length === buf.length && src.constructor === buf.constructor, 'allreduce: src and buf must have the same type and length');
   if (src !== buf && overlaps(src, buf)) {
@@ -114,12 +124,17 @@ export async function allreduce(p2p: CollectiveP2P, buf: TypedArray, opts: Allre
     src = buf;
   }
   if (algo === 'shm' && shared) { // (n = 1 has no team: the copy below is the whole job)
-    await shared.exclusive(() => allreduceShared(shared, src, buf, dtype, sumOp));
-    if (op === 'avg') finishAvg(dtype, buf, p2p.size);
-    return;
+    const done = shared.exclusive(() => allreduceShared(shared, src, buf, dtype, op === 'avg' ? 'sum' : op));
+    const finish = (): undefined => { if (op === 'avg') finishAvg(dtype, buf, p2p.size); };
+    return done ? done.then(finish) : finish();
   }
   if (src !== buf) buf.set(src as never);
-  if (algo === 'ring') await allreduceRing(p2p, buf, dtype, sumOp, opts.segmentBytes);
+  return allreduceMessages(p2p, buf, dtype, op, algo, opts.segmentBytes);
+}
+
+async function allreduceMessages(p2p: CollectiveP2P, buf: TypedArray, dtype: DType, op: ReduceOp, algo: string, segmentBytes: number | undefined): Promise<void> {
+  const sumOp = op === 'avg' ? 'sum' : op;
+  if (algo === 'ring') await allreduceRing(p2p, buf, dtype, sumOp, segmentBytes);
   else if (algo === 'rd') await allreduceRecursiveDoubling(p2p, buf, dtype, sumOp);
   else await allreduceRabenseifner(p2p, buf, dtype, sumOp);
   if (op === 'avg') finishAvg(dtype, buf, p2p.size);

@@ -68,9 +68,9 @@ export class Communicator extends CommunicatorBase {
       coll.selectAllreduce(buf.byteLength, this.size, opts.algorithm, process.env, this.hasSharedMemory);
       return { dtype, out: (opts.out ?? buf) as T };
     });
-    return this.runCollective('allreduce', opts.timeoutMs, opts.signal, async (p2p) => {
-      await coll.allreduce(p2p, target.out, { dtype: target.dtype, op, algorithm: opts.algorithm, src: buf });
-      return target.out;
+    return this.runCollective('allreduce', opts.timeoutMs, opts.signal, (p2p) => {
+      const running = coll.allreduce(p2p, target.out, { dtype: target.dtype, op, algorithm: opts.algorithm, src: buf });
+      return running ? running.then(() => target.out) : target.out;
     }, { count: buf.length, dtype: target.dtype, reduceOp: opName(op), algorithm: () => coll.selectAllreduce(buf.byteLength, this.size, opts.algorithm, process.env, this.hasSharedMemory) });
   }
   /** op over every rank's buf, in place (or into `out`); every rank gets the result. */
