@@ -57,6 +57,8 @@ export class CommunicatorBase {
   protected readonly recorder: FlightRecorder;
   /** Shared-memory collectives (world communicator on an all-local shm transport), found on first use. */
   private sharedState: SharedState | null | undefined;
+  /** Under TCCL_DEBUG=DETAIL with shared memory: the last collective started (see runCollective). */
+  private detailChain: Promise<unknown> = Promise.resolve();
 
   /** @internal use init() or split() / dup() */
   constructor(
@@ -251,7 +253,14 @@ export class CommunicatorBase {
     try {
       // (A shared-memory collective may finish without ever waiting, so without looking at it.)
       if (signal?.aborted) throw new TcclError('TCCL_ERR_ABORTED', `${op} cancelled by its AbortSignal`, { rank: this.rank, op, seq, cause: signal.reason });
-      outcome = log.detailEnabled() && this.size > 1 ? checked() : body(bind(this.collectiveContext, true), seq);
+      if (!(log.detailEnabled() && this.size > 1)) outcome = body(bind(this.collectiveContext, true), seq);
+      else if (!sharedState) outcome = checked();
+      else {
+        // Shared-memory collectives must start in call order on every rank (their steps pair
+        // up by order), and checks finish in any order: run check + body one call at a time.
+        outcome = this.detailChain.then(checked);
+        this.detailChain = outcome.catch(() => undefined);
+      }
     } catch (e) {
       outcome = Promise.reject(e);
     }

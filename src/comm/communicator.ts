@@ -130,7 +130,9 @@ export class Communicator extends CommunicatorBase {
       coll.selectAllgather(dst.byteLength, this.size, opts.algorithm, process.env, this.hasSharedMemory);
     });
     return this.runCollective('allgatherv', opts.timeoutMs, opts.signal, async (p2p) => {
-      await coll.allgatherv(p2p, unaliased(src, dst), dst, recvCounts, { algorithm: opts.algorithm });
+      // A longer dst is allowed (as MPI's recvbuf); the blocks fill its start.
+      const filled = dst.subarray(0, sum(recvCounts)) as T;
+      await coll.allgatherv(p2p, unaliased(src, filled), filled, recvCounts, { algorithm: opts.algorithm });
       return dst;
     }, { count: sum(recvCounts), dtype: dtypeOf(src, opts.dtype), algorithm: () => coll.selectAllgather(dst.byteLength, this.size, opts.algorithm, process.env, this.hasSharedMemory) });
   }

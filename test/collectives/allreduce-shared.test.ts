@@ -414,3 +414,26 @@ describe('shared-memory allreduce: cancellation and timeouts', () => {
     }
   });
 });
+
+describe('shared-memory collectives under TCCL_DEBUG=DETAIL', () => {
+  it('several in flight at once, each behind its cross-rank call check, all complete with the right results', async () => {
+    const { setDebugLevel, debugLevel } = await import('../../src/diag/log.js');
+    const saved = debugLevel();
+    setDebugLevel('DETAIL');
+    const comms = await initLocalWorld(3, { transport: 'threads', timeoutMs: 20_000 });
+    try {
+      const results = await Promise.all(comms.map(async (c) => {
+        // One rank issues a turn later than the others.
+        if (c.rank === 1) await new Promise((resolve) => setImmediate(resolve));
+        const a = c.iallreduce(Int32Array.from({ length: 5 }, (_, i) => i + 10 * c.rank));
+        const b = c.ibroadcast(c.rank === 2 ? Int32Array.of(7, 8, 9) : new Int32Array(3), { root: 2 });
+        const d = c.iallreduce(Float64Array.of(c.rank, 1), { op: 'max' });
+        return [Array.from(await a), Array.from(await b), Array.from(await d)];
+      }));
+      for (const r of results) expect(r).toEqual([[30, 33, 36, 39, 42], [7, 8, 9], [2, 1]]);
+    } finally {
+      setDebugLevel(saved);
+      await Promise.all(comms.map((c) => c.close()));
+    }
+  });
+});
