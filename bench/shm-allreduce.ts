@@ -4,7 +4,7 @@
 // memcpy bandwidth measured between the runs.
 //   npm run bench:shm [-- --rounds 5 --ranks 2,4 --out bench/out/shm]
 // Every run is the same nccl-tests-style sweep (bench/tcclbench.ts for tccl,
-// bench/mpi/mpibench.c for Open MPI: same flags, same data, results verified): 8 B with 2000
+// bench/mpi/mpibench.c for Open MPI: same flags, same data, results verified): 8 B with 5000
 // timed iterations, then 16 MiB and 64 MiB. Reported: per-iteration median time (latency)
 // and busbw = bytes / median time x 2(n-1)/n, each the median over rounds with its spread.
 import { spawn, spawnSync } from 'node:child_process';
@@ -27,7 +27,8 @@ const log = (msg: string) => process.stderr.write(`[bench:shm ${((performance.no
 
 /** The two sweeps of every run: latency, then bandwidth. */
 const SWEEPS = [
-  { name: 'small', flags: ['-b', '8', '-e', '8', '-n', '2000', '-w', '200'] },
+  // 2000 warm-up calls: a JIT warms up, and 8 B calls are cheap (~10 ms); Open MPI gets the same.
+  { name: 'small', flags: ['-b', '8', '-e', '8', '-n', '5000', '-w', '2000'] },
   { name: 'large', flags: ['-b', '16M', '-e', '64M', '-f', '4', '-n', '10', '-w', '3', '--iter-bytes', '256M'] },
 ];
 const common = ['allreduce', '-c', '1', '-d', 'float32', '-o', 'sum'];

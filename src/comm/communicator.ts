@@ -65,17 +65,24 @@ export class Communicator extends CommunicatorBase {
       const dtype = dtypeOf(buf, opts.dtype, 'allreduce buffer');
       validateOp(dtype, op);
       if (opts.out !== undefined) sameShape(opts.out, buf, dtype, 'allreduce out');
-      coll.selectAllreduce(buf.byteLength, this.size, opts.algorithm, process.env, this.hasSharedMemory);
-      return { dtype, out: (opts.out ?? buf) as T };
+      // Chosen once here (options and env read once); the dispatcher gets the name.
+      const algorithm = coll.selectAllreduce(buf.byteLength, this.size, opts.algorithm, process.env, this.hasSharedMemory);
+      return { dtype, out: (opts.out ?? buf) as T, algorithm };
     });
     return this.runCollective('allreduce', opts.timeoutMs, opts.signal, (p2p) => {
-      const running = coll.allreduce(p2p, target.out, { dtype: target.dtype, op, algorithm: opts.algorithm, src: buf });
+      const running = coll.allreduce(p2p, target.out, { dtype: target.dtype, op, algorithm: target.algorithm, src: buf });
       return running ? running.then(() => target.out) : target.out;
-    }, { count: buf.length, dtype: target.dtype, reduceOp: opName(op), algorithm: () => coll.selectAllreduce(buf.byteLength, this.size, opts.algorithm, process.env, this.hasSharedMemory) });
+    }, { count: buf.length, dtype: target.dtype, reduceOp: opName(op), algorithm: target.algorithm });
   }
   /** op over every rank's buf, in place (or into `out`); every rank gets the result. */
-  async allreduce<T extends TypedArray>(buf: T, opts: AllreduceCallOptions = {}): Promise<T> {
-    return this.iallreduce(buf, opts);
+  allreduce<T extends TypedArray>(buf: T, opts: AllreduceCallOptions = {}): Promise<T> {
+    // Not async: the request's own promise, without an extra thenable hop (small allreduces
+    // over shared memory are done before this returns). Argument errors still reject.
+    try {
+      return this.iallreduce(buf, opts).wait();
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   // ---- reduce-scatter --------------------------------------------------------------------
