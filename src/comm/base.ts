@@ -201,13 +201,13 @@ export class CommunicatorBase {
     const sharedHooks = (): SharedCallHooks => ({
       op,
       seq,
-      check: () => {
+      check: (awaited) => {
         const failed = this.engine.failed;
         if (failed) throw failed;
-        for (const peer of this.worldRanks) {
-          const lost = this.engine.peerFailure(peer);
-          if (lost) throw new TcclError(lost.code, `${op} cannot complete: ${lost.detail}`, { rank: this.rank, peer, op, seq, cause: lost });
-        }
+        // Only the peer still awaited: one that arrived and then closed (it finished the call
+        // first) left its slot mapped here and is not needed any more.
+        const lost = awaited === undefined ? undefined : this.engine.peerFailure(this.worldRanks[awaited]);
+        if (lost) throw new TcclError(lost.code, `${op} cannot complete: ${lost.detail}`, { rank: this.rank, peer: this.worldRanks[awaited!], op, seq, cause: lost });
         if (signal?.aborted) throw new TcclError('TCCL_ERR_ABORTED', `${op} cancelled by its AbortSignal`, { rank: this.rank, op, seq, cause: signal.reason });
         if (req.done || performance.now() > deadline) throw new TcclError('TCCL_ERR_TIMEOUT', 'deadline passed');
       },

@@ -15,8 +15,8 @@ export interface SharedCallHooks {
   /** The call, for error messages. */
   readonly op: string;
   readonly seq: number;
-  /** Throw if the call must stop (deadline, abort signal, a lost peer, a failed engine). */
-  check(): void;
+  /** Throw if the call must stop (deadline, abort signal, a failed engine, or `awaited` lost). */
+  check(awaited?: number): void;
   /** Waiting on `peer` (communicator rank), and done waiting. */
   waiting(peer: number): void;
   arrived(peer: number): void;
@@ -104,8 +104,8 @@ export class SharedState {
     for (const peer of late) hooks.waiting(peer); // a timeout names every one not there yet
     for (const peer of late) {
       for (;;) {
-        hooks.check();
         if (this.team.waitFor(peer, step, BLOCK_MS, false)) break;
+        hooks.check(peer);
         await yieldToLoop();
       }
       hooks.arrived(peer);

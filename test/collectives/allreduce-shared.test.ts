@@ -437,3 +437,19 @@ describe('shared-memory collectives under TCCL_DEBUG=DETAIL', () => {
     }
   });
 });
+
+describe('a peer that finished first and closed', () => {
+  it('does not fail a rank still waiting on a step that peer already reached (its slot stays mapped)', async () => {
+    const comms = await initLocalWorld(2, { transport: 'threads', timeoutMs: 10_000 });
+    try {
+      const first = comms[0].allreduce(Int32Array.of(1, 2)); // waits for rank 1 (returning to the event loop)
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(Array.from(await comms[1].allreduce(Int32Array.of(10, 20)))).toEqual([11, 22]); // everyone there: done at once
+      await comms[1].close(); // its Goodbye reaches rank 0 while rank 0 still looks at rank 1's step word
+      for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+      expect(Array.from(await first)).toEqual([11, 22]);
+    } finally {
+      await comms[0].close();
+    }
+  });
+});
