@@ -11,6 +11,8 @@ import { TcclError } from '../../src/errors.js';
  * the wake-up system call only when someone sleeps) — then two halves of `slotBytes`.
  */
 export const TEAM_CONTROL_BYTES = 128;
+/** Poll budget when the host looks loaded (ranks still no more than cores). */
+const LOADED_SPIN_MS = 0.02;
 const STEP = 0;
 const SLEEPERS = 16;
 
@@ -122,8 +124,11 @@ export class ShmTeam implements SharedTeam {
     if (!this.blocking) return false;
     const start = performance.now();
     const end = start + ms;
-    if (eager && this.spinMs > 0 && hostHasIdleCores()) {
-      const until = start + Math.min(ms, this.spinMs);
+    if (eager && this.spinMs > 0) {
+      // A loaded host (load average above the cores) still gets a short poll: the peer is
+      // often running on the other core, and a yield costs a system call per look.
+      const spinMs = hostHasIdleCores() ? this.spinMs : Math.min(this.spinMs, LOADED_SPIN_MS);
+      const until = start + Math.min(ms, spinMs);
       do {
         for (let i = 0; i < 64; i++) if (this.reached(peer, step)) return true;
       } while (performance.now() < until);
