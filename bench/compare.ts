@@ -3,7 +3,7 @@
 // (shared memory) and self,tcp, alternating, at each rank count. Prints busbw and the ratio
 // per size, checks #wrong = 0 everywhere, writes JSON, a markdown table and an SVG plot.
 //   npm run bench:compare [-- --ranks 2,4 -b 8 -e 64M --transports tcp,shm,webrtc --mpi vader,tcp
-//                            --collectives allreduce -n 10 -w 3 --iter-bytes 64M --max-for webrtc=4M
+//                            --collectives allreduce -n 200 -w 100 --iter-bytes 64M --max-for webrtc=4M
 //                            --rounds 1 --out bench/out/compare]
 // --iter-bytes trims iterations of large messages alike for every series (at least 3 timed);
 // --max-for caps the sweep of a slow transport ("none": no cap; webrtc was ~0.02 GB/s here and its 64 MiB sweep
@@ -33,8 +33,10 @@ const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
 const ranks = list(flag(['--ranks'], '2,4')).map(Number);
 const minBytes = parseSize(flag(['-b', '--min'], '8'), '-b');
 const maxBytes = parseSize(flag(['-e', '--max'], '64M'), '-e');
-const iters = flag(['-n', '--iters'], '10');
-const warmup = flag(['-w', '--warmup'], '3');
+// Small sizes get 200 timed calls after 100 warm-ups (a JIT needs warm calls: with -n 10 -w 3
+// an 8 B shm allreduce measured ~100 us against ~2 us warm); --iter-bytes trims large sizes.
+const iters = flag(['-n', '--iters'], '200');
+const warmup = flag(['-w', '--warmup'], '100');
 const iterBytes = flag(['--iter-bytes'], '64M');
 const rounds = Number(flag(['--rounds'], '1'));
 /** transport -> largest size swept for it. */
