@@ -8,9 +8,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SHARED_REDUCE_ALL_MAX_BYTES, sharedBlock } from '../../src/collectives/allreduce-shared.js';
-import { initLocalWorld, isTcclError, type Communicator } from '../../src/index.js';
-import type { SharedTeam } from '../../src/transport.js';
-import { engineOf } from '../transports/helpers.js';
+import { initLocalWorld, isTcclError } from '../../src/index.js';
+import { openSharedWorld, type SharedWorld } from '../support/shared-world.js';
 import { prngUint32 } from '../support/prng.js';
 
 type Op = 'sum' | 'avg' | 'min' | 'max' | 'prod';
@@ -58,45 +57,7 @@ describe('sharedBlock', () => {
 
 // ---- worlds ---------------------------------------------------------------------------
 
-interface World {
-  label: string;
-  comms: Communicator[];
-  teams: SharedTeam[];
-  slotBytes: number;
-  /** team.arrive calls (shared-memory steps) per rank since the last reset. */
-  steps(): number[];
-  resetSteps(): void;
-}
 
-async function openWorld(transport: 'shm' | 'threads', n: number, slotBytes: number): Promise<World> {
-  const saved = process.env.TCCL_SHM_SLOT_BYTES;
-  process.env.TCCL_SHM_SLOT_BYTES = String(slotBytes);
-  let comms: Communicator[];
-  try {
-    comms = await initLocalWorld(n, { transport, timeoutMs: 60_000 });
-  } finally {
-    if (saved === undefined) delete process.env.TCCL_SHM_SLOT_BYTES;
-    else process.env.TCCL_SHM_SLOT_BYTES = saved;
-  }
-  const teams = comms.map((c) => engineOf(c).transport.sharedTeam?.() ?? null);
-  for (const [r, t] of teams.entries()) {
-    expect(t, `${transport} rank ${r} has a team`).not.toBeNull();
-    expect(t!.slotBytes).toBe(slotBytes);
-    expect(t!.rank).toBe(r);
-    expect(t!.size).toBe(n);
-    // Every rank of an in-process world shares this thread: its waits must not block.
-    expect(t!.blocking).toBe(false);
-  }
-  const spies = teams.map((t) => vi.spyOn(t!, 'arrive'));
-  return {
-    label: `${transport} n=${n} slot=${slotBytes}`,
-    comms,
-    teams: teams as SharedTeam[],
-    slotBytes,
-    steps: () => spies.map((s) => s.mock.calls.length),
-    resetSteps: () => spies.forEach((s) => s.mockClear()),
-  };
-}
 
 /** Steps one allreduce of `count` elements takes: one per chunk up to 64 KiB, two per larger chunk. */
 function expectedSteps(count: number, es: number, slotBytes: number, n: number): number {
@@ -172,7 +133,7 @@ function expectEqualArrays(got: ArrayLike<number>, want: ArrayLike<number>, what
 let seedCounter = 1;
 
 /** One allreduce on every rank; checks the result everywhere and the steps it took. */
-async function roundI32(w: World, op: Op, count: number, placement: 'in' | 'out' | 'overlap-after' | 'overlap-before'): Promise<void> {
+async function roundI32(w: SharedWorld, op: Op, count: number, placement: 'in' | 'out' | 'overlap-after' | 'overlap-before'): Promise<void> {
   const n = w.comms.length;
   const seed = seedCounter++;
   const want = i32Reference(seed, op, n, count);
@@ -199,7 +160,7 @@ async function roundI32(w: World, op: Op, count: number, placement: 'in' | 'out'
   expect(w.steps(), `${what}: steps`).toEqual(Array(n).fill(expectedSteps(count, 4, w.slotBytes, n)));
 }
 
-async function roundF64(w: World, op: Op, count: number, placement: 'in' | 'out'): Promise<void> {
+async function roundF64(w: SharedWorld, op: Op, count: number, placement: 'in' | 'out'): Promise<void> {
   const n = w.comms.length;
   const seed = seedCounter++;
   const want = f64Reference(seed, op, n, count);
@@ -216,7 +177,7 @@ async function roundF64(w: World, op: Op, count: number, placement: 'in' | 'out'
 }
 
 /** float32 with rounding (random values): every rank must hold the very same bits, close to the exact sum. */
-async function roundF32Bits(w: World, count: number): Promise<void> {
+async function roundF32Bits(w: SharedWorld, count: number): Promise<void> {
   const n = w.comms.length;
   const seed = seedCounter++;
   const bufs = w.comms.map((_, r) => {
@@ -242,11 +203,11 @@ const BIG_SLOT = 256 << 10; // 65536 int32 per chunk; chunks over 64 KiB take th
 for (const transport of ['shm', 'threads'] as const) {
   for (const n of SIZES) {
     describe(`allreduce over ${transport} shared memory, n=${n}`, () => {
-      let small: World;
-      let big: World;
+      let small: SharedWorld;
+      let big: SharedWorld;
       beforeAll(async () => {
-        small = await openWorld(transport, n, SMALL_SLOT);
-        big = await openWorld(transport, n, BIG_SLOT);
+        small = await openSharedWorld(transport, n, SMALL_SLOT);
+        big = await openSharedWorld(transport, n, BIG_SLOT);
       });
       afterAll(async () => {
         vi.restoreAllMocks();
@@ -333,7 +294,7 @@ for (const transport of ['shm', 'threads'] as const) {
 
 describe('which communicators use the shared memory', () => {
   it('the world does (algorithm shm accepted); a dup does not: shm is refused, the default goes by messages', async () => {
-    const w = await openWorld('shm', 3, SMALL_SLOT);
+    const w = await openSharedWorld('shm', 3, SMALL_SLOT);
     try {
       const dups = await Promise.all(w.comms.map((c) => c.dup()));
       try {
@@ -366,7 +327,7 @@ describe('which communicators use the shared memory', () => {
   it('TCCL_SHM_COLLECTIVES=0 turns it off: messages only, shm refused', async () => {
     const saved = process.env.TCCL_SHM_COLLECTIVES;
     process.env.TCCL_SHM_COLLECTIVES = '0';
-    const w = await openWorld('threads', 2, SMALL_SLOT);
+    const w = await openSharedWorld('threads', 2, SMALL_SLOT);
     try {
       const bufs = [Int32Array.of(1, 2), Int32Array.of(3, 4)];
       await Promise.all(w.comms.map((c, r) => c.allreduce(bufs[r])));

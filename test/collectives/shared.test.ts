@@ -14,46 +14,14 @@ import { broadcastShared } from '../../src/collectives/broadcast-shared.js';
 import type { SharedGroup } from '../../src/collectives/p2p.js';
 import { SHARED_BROADCAST_MIN_BYTES, selectAllgather, selectBarrier, selectBroadcast, selectReduceScatter } from '../../src/collectives/select.js';
 import { reduceScatterShared } from '../../src/collectives/reduce-scatter-shared.js';
-import { initLocalWorld, isTcclError, type Communicator } from '../../src/index.js';
-import type { SharedTeam } from '../../src/transport.js';
-import { engineOf } from '../transports/helpers.js';
+import { initLocalWorld, isTcclError } from '../../src/index.js';
+import { openSharedWorld, type SharedWorld } from '../support/shared-world.js';
 
 const SLOT = 4096;
 
 // ---- worlds ---------------------------------------------------------------------------
 
-interface World {
-  label: string;
-  comms: Communicator[];
-  /** team.arrive calls (shared-memory steps) per rank since the last reset. */
-  steps(): number[];
-  resetSteps(): void;
-}
 
-async function openWorld(transport: 'shm' | 'threads', n: number): Promise<World> {
-  const saved = process.env.TCCL_SHM_SLOT_BYTES;
-  process.env.TCCL_SHM_SLOT_BYTES = String(SLOT);
-  let comms: Communicator[];
-  try {
-    comms = await initLocalWorld(n, { transport, timeoutMs: 60_000 });
-  } finally {
-    if (saved === undefined) delete process.env.TCCL_SHM_SLOT_BYTES;
-    else process.env.TCCL_SHM_SLOT_BYTES = saved;
-  }
-  const teams = comms.map((c) => engineOf(c).transport.sharedTeam?.() ?? null);
-  for (const [r, t] of teams.entries()) {
-    expect(t, `${transport} rank ${r} has a team`).not.toBeNull();
-    expect(t!.slotBytes).toBe(SLOT);
-    expect(t!.rank).toBe(r);
-  }
-  const spies = (teams as SharedTeam[]).map((t) => vi.spyOn(t, 'arrive'));
-  return {
-    label: `${transport} n=${n}`,
-    comms,
-    steps: () => spies.map((s) => s.mock.calls.length),
-    resetSteps: () => spies.forEach((s) => s.mockClear()),
-  };
-}
 
 // ---- data ---------------------------------------------------------------------------------
 
@@ -91,7 +59,7 @@ let seedCounter = 1;
 
 // ---- the four collectives, one round each ---------------------------------------------------
 
-async function broadcastRound(w: World, kind: Kind, count: number, root: number): Promise<void> {
+async function broadcastRound(w: SharedWorld, kind: Kind, count: number, root: number): Promise<void> {
   const n = w.comms.length;
   const seed = seedCounter++;
   const want = data(kind, seed, root, count);
@@ -106,7 +74,7 @@ async function broadcastRound(w: World, kind: Kind, count: number, root: number)
   expect(w.steps(), `${what}: steps`).toEqual(Array(n).fill(chunks(count * ES[kind], SLOT)));
 }
 
-async function allgatherRound(w: World, kind: Kind, count: number): Promise<void> {
+async function allgatherRound(w: SharedWorld, kind: Kind, count: number): Promise<void> {
   const n = w.comms.length;
   const seed = seedCounter++;
   const srcs = w.comms.map((_, r) => data(kind, seed, r, count));
@@ -122,7 +90,7 @@ async function allgatherRound(w: World, kind: Kind, count: number): Promise<void
   expect(w.steps(), `${what}: steps`).toEqual(Array(n).fill(chunks(count * ES[kind], SLOT)));
 }
 
-async function allgathervRound(w: World, kind: Kind, counts: number[]): Promise<void> {
+async function allgathervRound(w: SharedWorld, kind: Kind, counts: number[]): Promise<void> {
   const n = w.comms.length;
   const seed = seedCounter++;
   const srcs = w.comms.map((_, r) => data(kind, seed, r, counts[r]));
@@ -145,7 +113,7 @@ function combine(kind: Kind, op: RsOp, a: number, b: number): number {
   return op === 'prod' ? a * b : a + b;
 }
 
-async function reduceScatterRound(w: World, kind: 'int32' | 'float64', op: RsOp, count: number): Promise<void> {
+async function reduceScatterRound(w: SharedWorld, kind: 'int32' | 'float64', op: RsOp, count: number): Promise<void> {
   const n = w.comms.length;
   const seed = seedCounter++;
   const srcs = w.comms.map((_, r) => data(kind, seed, r, count * n));
@@ -171,9 +139,9 @@ async function reduceScatterRound(w: World, kind: 'int32' | 'float64', op: RsOp,
 for (const transport of ['shm', 'threads'] as const) {
   for (const n of [2, 3, 5]) {
     describe(`shared-memory collectives over ${transport}, n=${n}, ${SLOT}-byte slots`, () => {
-      let w: World;
+      let w: SharedWorld;
       beforeAll(async () => {
-        w = await openWorld(transport, n);
+        w = await openSharedWorld(transport, n, SLOT);
       });
       afterAll(async () => {
         vi.restoreAllMocks();
@@ -514,7 +482,7 @@ describe("'shm' forced without shared memory", () => {
   });
 
   it('a dup of the shared world has none: defaults go by messages, shm is refused', async () => {
-    const w = await openWorld('threads', 3);
+    const w = await openSharedWorld('threads', 3, SLOT);
     try {
       const dups = await Promise.all(w.comms.map((c) => c.dup()));
       try {
