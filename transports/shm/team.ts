@@ -1,5 +1,4 @@
 import type { SharedTeam } from '../../src/transport.js';
-import { hostHasIdleCores } from '../../src/host-load.js';
 import { TcclError } from '../../src/errors.js';
 
 /**
@@ -11,8 +10,8 @@ import { TcclError } from '../../src/errors.js';
  * the wake-up system call only when someone sleeps) — then two halves of `slotBytes`.
  */
 export const TEAM_CONTROL_BYTES = 128;
-/** Poll budget when the host looks loaded (ranks still no more than cores). */
-const LOADED_SPIN_MS = 0.02;
+/** The poll budget never drops below this (ranks no more than cores): a peer on the other core is caught at once. */
+const MIN_SPIN_MS = 0.02;
 const STEP = 0;
 const SLEEPERS = 16;
 
@@ -85,6 +84,7 @@ export class ShmTeam implements SharedTeam {
   private readonly halves: Uint8Array[][];
   private readonly futex: Futex;
   private readonly spinMs: number;
+  private spinBudgetMs: number;
   private readonly yieldMs: number;
 
   constructor(opts: ShmTeamOptions) {
@@ -94,6 +94,7 @@ export class ShmTeam implements SharedTeam {
     this.blocking = opts.blocking;
     this.futex = opts.futex;
     this.spinMs = opts.spinMicros / 1000;
+    this.spinBudgetMs = this.spinMs;
     this.yieldMs = (opts.yieldMicros ?? teamYieldMicros()) / 1000;
     if (opts.regions.length !== opts.size) throw new RangeError(`a team of ${opts.size} needs ${opts.size} regions, got ${opts.regions.length}`);
     if (opts.slotBytes % 64 !== 0) throw new RangeError(`slot size ${opts.slotBytes} is not a multiple of 64`);
@@ -125,13 +126,20 @@ export class ShmTeam implements SharedTeam {
     const start = performance.now();
     const end = start + ms;
     if (eager && this.spinMs > 0) {
-      // A loaded host (load average above the cores) still gets a short poll: the peer is
-      // often running on the other core, and a yield costs a system call per look.
-      const spinMs = hostHasIdleCores() ? this.spinMs : Math.min(this.spinMs, LOADED_SPIN_MS);
-      const until = start + Math.min(ms, spinMs);
+      // The poll budget adapts to what polling catches (as the engine's): a poll that finds
+      // the peer restores it, one that runs out halves it, down to MIN_SPIN_MS. (The 1-minute
+      // load average lags: after a busy-polling Open MPI run it kept tccl from polling for a
+      // minute, and each yield below costs a system call per look.)
+      const until = start + Math.min(ms, this.spinBudgetMs);
       do {
-        for (let i = 0; i < 64; i++) if (this.reached(peer, step)) return true;
+        for (let i = 0; i < 64; i++) {
+          if (this.reached(peer, step)) {
+            this.spinBudgetMs = this.spinMs;
+            return true;
+          }
+        }
       } while (performance.now() < until);
+      this.spinBudgetMs = Math.max(MIN_SPIN_MS, this.spinBudgetMs / 2);
     }
     // With more ranks than cores the peer we wait for is often queued behind us on this core:
     // yielding lets it run at once, where sleeping would cost it a wake-up (n=4 on 2 cores,
