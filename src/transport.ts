@@ -45,13 +45,22 @@ export interface Transport {
   abort(reason: TcclError): void | Promise<void>;
   /** Shared memory with every rank of the job, when this transport has it (see SharedTeam). */
   sharedTeam?(): SharedTeam | null;
+  /**
+   * A SharedTeam of its own for a communicator made by split/dup. Collective over `members`
+   * (world ranks in communicator rank order, this rank among them): every member must call it,
+   * with the same `key` (unique per communicator on the job). Null, on every member alike,
+   * when this transport cannot give these members shared memory; rejects (TcclError naming
+   * the members missing) when setting it up fails or outlasts `timeoutMs`.
+   */
+  createSharedTeam?(key: string, members: readonly number[], timeoutMs: number): Promise<SharedTeam | null>;
 }
 
 /**
  * Memory every rank of the job maps (a shared-memory transport whose ranks are all on this
  * host): per rank a step word and two data halves ("slots") every rank can read, so a
  * collective can copy in once, reduce straight from the peers' slots and copy out once,
- * with no messages. Only the world communicator uses it (src/comm/shared-group.ts).
+ * with no messages. The world communicator uses the transport's (src/comm/shared-group.ts);
+ * communicators made by split/dup get their own (Transport.createSharedTeam).
  */
 export interface SharedTeam {
   readonly rank: number;

@@ -77,15 +77,16 @@ export class CommunicatorBase {
 
   get collectiveContext(): number { return this.context + 1; }
 
-  /**
-   * Only the world communicator uses the transport's shared memory: its ranks are the team's,
-   * and a second communicator over the same ranks (dup, split) would share the slots.
-   */
   /** Whether collectives here can use shared memory (SharedGroup) instead of messages. */
   protected get hasSharedMemory(): boolean {
     return this.shared() !== null;
   }
 
+  /**
+   * The world communicator uses the transport's team (its ranks are the team's); one made by
+   * split/dup gets a team of its own there (a second communicator on the same slots would
+   * overwrite them), or none.
+   */
   private shared(): SharedState | null {
     if (this.sharedState === undefined) {
       const team = this.world && this.size > 1 && process.env.TCCL_SHM_COLLECTIVES !== '0' ? this.engine.transport.sharedTeam?.() : null;
@@ -326,7 +327,32 @@ export class CommunicatorBase {
     if (color === null) return null;
     members.sort((a, b) => a.key - b.key || a.rank - b.rank);
     const Ctor = this.constructor as new (...args: ConstructorParameters<typeof CommunicatorBase>) => this;
-    return new Ctor(this.engine, context, members.map((m) => this.worldRanks[m.rank]), this.defaultTimeoutMs, null);
+    const created = new Ctor(this.engine, context, members.map((m) => this.worldRanks[m.rank]), this.defaultTimeoutMs, null);
+    created.sharedState = await this.subTeam(created, opts.timeoutMs);
+    return created;
+  }
+
+  /**
+   * Shared memory for a communicator just made by split: a team of its own when this one has
+   * shared memory (so every member's transport can give it, TCCL_SHM_COLLECTIVES is not 0) and
+   * it has more than one rank. Every member decides alike (the parent is common to them and
+   * the rest is the new communicator's, agreed by split), so they all take part or none does.
+   */
+  private async subTeam(created: CommunicatorBase, timeoutMs: number | undefined): Promise<SharedState | null> {
+    const transport = this.engine.transport;
+    if (created.size < 2 || !this.shared() || !transport.createSharedTeam) return null;
+    // Contexts are unique per rank, so communicators sharing one have disjoint members.
+    const key = `${created.context}r${created.worldRanks[0]}`;
+    const timeout = timeoutMs ?? this.defaultTimeoutMs;
+    let team;
+    try {
+      team = await transport.createSharedTeam(key, created.worldRanks, timeout);
+    } catch (e) {
+      if (!(e instanceof TcclError)) throw e;
+      const missing = e.code === 'TCCL_ERR_TIMEOUT' && e.peer !== undefined ? `; no word from rank${Array.isArray(e.peer) && e.peer.length !== 1 ? 's' : ''} ${[e.peer].flat().join(',')}` : '';
+      throw new TcclError(e.code, `split: cannot set up shared memory for the new communicator of ranks [${created.worldRanks}]${missing}: ${e.detail}`, { rank: this.rank, peer: e.peer, op: 'split', cause: e });
+    }
+    return team && team.size === created.size && team.rank === created.rank ? new SharedState(team) : null;
   }
 
   /** A communicator with the same ranks and a separate matching space (MPI_Comm_dup). */

@@ -293,27 +293,23 @@ for (const transport of ['shm', 'threads'] as const) {
 }
 
 describe('which communicators use the shared memory', () => {
-  it('the world does (algorithm shm accepted); a dup does not: shm is refused, the default goes by messages', async () => {
+  it('the world and a dup each have a team of their own (shm accepted on both; the dup leaves the world\'s steps alone); a thread world\'s dup refuses shm and goes by messages', async () => {
     const w = await openSharedWorld('shm', 3, SMALL_SLOT);
     try {
       const dups = await Promise.all(w.comms.map((c) => c.dup()));
       try {
         const bufs = w.comms.map((_, r) => Int32Array.of(r + 1, 10 * r));
         w.resetSteps();
-        await Promise.all(dups.map((d, r) => d.allreduce(bufs[r])));
+        // In-process shm worlds get sub-teams too (their waits never block: one thread).
+        await Promise.all(dups.map((d, r) => d.allreduce(bufs[r], { algorithm: 'shm' })));
         for (const b of bufs) expect([...b]).toEqual([6, 30]);
-        expect(w.steps()).toEqual([0, 0, 0]);
-        let thrown: unknown;
-        try {
-          dups[0].iallreduce(new Int32Array(4), { algorithm: 'shm' });
-        } catch (e) {
-          thrown = e;
-        }
-        expect(isTcclError(thrown, 'TCCL_ERR_INVALID_ARGUMENT'), String(thrown)).toBe(true);
-        expect(String(thrown)).toMatch(/allreduce algorithm 'shm' needs shared memory with every rank/);
-        // The world itself takes 'shm' when asked.
-        await Promise.all(w.comms.map((c, r) => c.allreduce(bufs[r], { algorithm: 'shm' })));
+        expect(w.steps()).toEqual([0, 0, 0]); // not the world's slots
+        await Promise.all(dups.map((d, r) => d.allreduce(bufs[r])));
         for (const b of bufs) expect([...b]).toEqual([18, 90]);
+        expect(w.steps()).toEqual([0, 0, 0]);
+        // The world itself takes 'shm' when asked, on its own team.
+        await Promise.all(w.comms.map((c, r) => c.allreduce(bufs[r], { algorithm: 'shm' })));
+        for (const b of bufs) expect([...b]).toEqual([54, 270]);
         expect(w.steps()).toEqual([1, 1, 1]);
       } finally {
         await Promise.all(dups.map((d) => d.close()));
@@ -321,6 +317,27 @@ describe('which communicators use the shared memory', () => {
     } finally {
       vi.restoreAllMocks();
       await Promise.all(w.comms.map((c) => c.close()));
+    }
+    const t = await openSharedWorld('threads', 2, SMALL_SLOT);
+    try {
+      const dups = await Promise.all(t.comms.map((c) => c.dup()));
+      const bufs = [Int32Array.of(1, 2), Int32Array.of(3, 4)];
+      t.resetSteps();
+      await Promise.all(dups.map((d, r) => d.allreduce(bufs[r])));
+      expect(bufs.map((b) => [...b])).toEqual([[4, 6], [4, 6]]);
+      expect(t.steps()).toEqual([0, 0]);
+      let thrown: unknown;
+      try {
+        dups[0].iallreduce(new Int32Array(4), { algorithm: 'shm' });
+      } catch (e) {
+        thrown = e;
+      }
+      expect(isTcclError(thrown, 'TCCL_ERR_INVALID_ARGUMENT'), String(thrown)).toBe(true);
+      expect(String(thrown)).toMatch(/allreduce algorithm 'shm' needs shared memory with every rank/);
+      await Promise.all(dups.map((d) => d.close()));
+    } finally {
+      vi.restoreAllMocks();
+      await Promise.all(t.comms.map((c) => c.close()));
     }
   });
 

@@ -76,6 +76,13 @@ export class AutoTransport implements Transport {
     return this.tcp ? null : (this.shm?.sharedTeam() ?? null);
   }
 
+  /** A team for a split/dup communicator: only when every member is a shm peer on this host (the same answer on every member: host identities are published). */
+  async createSharedTeam(key: string, members: readonly number[], timeoutMs: number): Promise<SharedTeam | null> {
+    const shm = this.shm;
+    if (!shm || !members.every((m) => m === this.rank || this.route[m] === shm)) return null;
+    return shm.createSharedTeam(key, members, timeoutMs);
+  }
+
   /** Which transport carries traffic to `peer` (diagnostics, tests, benchmarks). */
   transportFor(peer: number): string {
     return this.route[peer]?.name ?? 'none';

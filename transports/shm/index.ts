@@ -9,7 +9,7 @@ import { MAX_RING_BYTES, MIN_RING_BYTES, Ring, ringBytes } from './ring.js';
 import { RingTransport } from './ring-transport.js';
 import { heartbeatIntervalFromEnv } from '../../src/link-liveness.js';
 import type { SharedTeam } from '../../src/transport.js';
-import { ShmTeam, teamRegionBytes, teamSlotBytes, type Futex } from './team.js';
+import { ShmTeam, teamRegionBytes, teamSlotBytes, type Futex, type TeamRegion } from './team.js';
 
 export { segmentPrefix } from './native.js';
 
@@ -141,6 +141,102 @@ export class ShmTransport extends RingTransport {
     return this.team;
   }
 
+  /**
+   * A team over `members` (world ranks, in team rank order; this rank among them) whose
+   * regions are `regions` in the same order. Same wait settings for the world's team and
+   * a sub-communicator's.
+   */
+  private buildTeam(members: readonly number[], slotBytes: number, regions: TeamRegion[]): ShmTeam {
+    const addon = shmAddon();
+    const futex: Futex = { wait: (i32, index, expected, ms) => { addon.futexWait(i32, index, expected, ms); }, wake: (i32, index) => { addon.futexWake(i32, index); }, yieldCpu: () => addon.yieldCpu() };
+    return new ShmTeam({
+      rank: members.indexOf(this.rank), size: members.length, slotBytes, futex, regions,
+      // Ranks of one process (test worlds) share its thread: blocking would stall them all.
+      blocking: members.every((p) => p === this.rank || this.pids.get(p) !== process.pid),
+      spinMicros: this.opts.spinMicros,
+    });
+  }
+
+  /**
+   * A team of its own for a communicator made by split/dup (SharedTeam), collective over
+   * `members` (world ranks in communicator rank order): each member creates a segment
+   * `/tccl-<job>-t<key>-<rank>` holding one team region (the launcher's prefix cleanup covers
+   * a crash), says so in the store, maps every member's, says it mapped them, and unlinks its
+   * own name once every member did (the mappings stay). Null (on every member alike) unless
+   * every member is on this host. `key` must be unique per communicator on the job.
+   */
+  async createSharedTeam(key: string, members: readonly number[], timeoutMs: number): Promise<SharedTeam | null> {
+    if (!members.includes(this.rank)) throw new TcclError('TCCL_ERR_INVALID_ARGUMENT', `team ${key}: members [${members}] do not include this rank`, { rank: this.rank });
+    if (!members.every((m) => this.local.includes(m))) return null;
+    const addon = shmAddon();
+    const slotBytes = this.slotBytes || teamSlotBytes();
+    const bytes = teamRegionBytes(slotBytes);
+    const name = (rank: number) => `/tccl-${this.job}-t${key}-${rank}`;
+    const entry = (rank: number) => `${this.opts.prefix}/team/${key}/${rank}`;
+    const deadline = performance.now() + timeoutMs;
+    const left = () => Math.min(2 ** 31 - 1, Math.max(1, deadline - performance.now()));
+    const others = members.filter((m) => m !== this.rank);
+    let mine: ArrayBuffer;
+    try {
+      mine = addon.map(name(this.rank), bytes, true);
+    } catch (e) {
+      const error = `cannot create shared memory ${name(this.rank)} of ${bytes} B: ${(e as Error).message}`;
+      // Tell the other members at once, so they fail now instead of at the deadline.
+      await this.opts.store.set(entry(this.rank), JSON.stringify({ error })).catch(() => undefined);
+      throw new TcclError('TCCL_ERR_INTERNAL', `${error} (job '${this.opts.jobId}')`, { rank: this.rank, cause: e });
+    }
+    let unlinked = false;
+    let saidMapped = false;
+    const unlinkMine = () => {
+      if (unlinked) return;
+      unlinked = true;
+      try { addon.unlink(name(this.rank)); } catch { /* already gone */ }
+    };
+    try {
+      await this.opts.store.set(entry(this.rank), JSON.stringify({ slot: slotBytes }));
+      const regions = await this.gatherTeam(key, others, 'create their shared memory', left, async (peer, value) => {
+        const info = JSON.parse(value) as { slot?: number; error?: string };
+        if (info.error !== undefined) throw new TcclError('TCCL_ERR_INTERNAL', `team ${key}: rank ${peer} failed to set up its shared memory: ${info.error}`, { rank: this.rank, peer });
+        if (info.slot !== slotBytes) {
+          throw new TcclError('TCCL_ERR_DESYNC', `team ${key}: rank ${peer} uses slots of ${info.slot} B, this rank ${slotBytes} B: set TCCL_SHM_SLOT_BYTES alike everywhere`, { rank: this.rank, peer });
+        }
+        return addon.map(name(peer), bytes, false);
+      }, entry);
+      saidMapped = true;
+      await this.opts.store.set(`${entry(this.rank)}/mapped`, '{}');
+      await this.gatherTeam(key, others, 'map every member\'s shared memory', left, async (peer, value) => {
+        const info = JSON.parse(value) as { error?: string };
+        if (info.error !== undefined) throw new TcclError('TCCL_ERR_INTERNAL', `team ${key}: rank ${peer} failed to set up its shared memory: ${info.error}`, { rank: this.rank, peer });
+      }, (r) => `${entry(r)}/mapped`);
+      unlinkMine();
+      const buffers = members.map((m) => (m === this.rank ? mine : regions.get(m)!));
+      return this.buildTeam(members, slotBytes, buffers.map((buffer) => ({ buffer, offset: 0 })));
+    } catch (e) {
+      // Members waiting for this one learn it failed now instead of at their deadline.
+      if (!saidMapped) await this.opts.store.set(`${entry(this.rank)}/mapped`, JSON.stringify({ error: e instanceof TcclError ? e.detail : String(e) })).catch(() => undefined);
+      throw e;
+    } finally {
+      unlinkMine(); // on failure too: no name stays behind (peers that mapped it keep their mapping)
+    }
+  }
+
+  /** Every `peers`' store entry (`entry(peer)`), turned by `take`; a timeout names the members not heard from. */
+  private async gatherTeam<V>(key: string, peers: number[], what: string, left: () => number, take: (peer: number, value: string) => Promise<V>, entry: (rank: number) => string): Promise<Map<number, V>> {
+    const got = new Map<number, V>();
+    try {
+      await Promise.all(peers.map(async (p) => {
+        const value = new TextDecoder().decode(await this.opts.store.get(entry(p), left()));
+        got.set(p, await take(p, value));
+      }));
+    } catch (e) {
+      if (e instanceof TcclError && e.code !== 'TCCL_ERR_TIMEOUT') throw e;
+      const missing = peers.filter((p) => !got.has(p));
+      if (!(e instanceof TcclError)) throw new TcclError('TCCL_ERR_INTERNAL', `team ${key}: cannot map the shared memory of rank${missing.length > 1 ? 's' : ''} ${missing.join(',')}: ${(e as Error).message}`, { rank: this.rank, peer: missing, cause: e });
+      throw new TcclError('TCCL_ERR_TIMEOUT', `team ${key}: rank${missing.length > 1 ? 's' : ''} ${missing.join(',')} did not ${what} within the timeout`, { rank: this.rank, peer: missing, cause: e });
+    }
+    return got;
+  }
+
   async start(sink: TransportSink): Promise<void> {
     this.sink = sink;
     const addon = shmAddon();
@@ -175,14 +271,7 @@ export class ShmTransport extends RingTransport {
       peers.forEach((p, i) => this.attach(p, new Ring(mine, this.slot(p), this.capacity), new Ring(theirs[i], this.slot(this.rank), this.capacity)));
       if (this.slotBytes > 0) {
         const segments = this.local.map((r) => (r === this.rank ? mine : theirs[peers.indexOf(r)]));
-        const futex: Futex = { wait: (i32, index, expected, ms) => { addon.futexWait(i32, index, expected, ms); }, wake: (i32, index) => { addon.futexWake(i32, index); }, yieldCpu: () => addon.yieldCpu() };
-        this.team = new ShmTeam({
-          rank: this.rank, size: this.size, slotBytes: this.slotBytes, futex,
-          regions: segments.map((buffer) => ({ buffer, offset: this.teamOffset })),
-          // Ranks of one process (test worlds) share its thread: blocking would stall them all.
-          blocking: peers.every((p) => this.pids.get(p) !== process.pid),
-          spinMicros: this.opts.spinMicros,
-        });
+        this.team = this.buildTeam(this.local, this.slotBytes, segments.map((buffer) => ({ buffer, offset: this.teamOffset })));
       }
       this.mapped = true;
       this.watchStoppedPeers();

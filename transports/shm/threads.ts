@@ -109,6 +109,15 @@ export class ThreadTransport extends RingTransport {
     return this.team;
   }
 
+  /**
+   * No team for split/dup communicators: a worker cannot hand a new SharedArrayBuffer to the
+   * others without messages (postMessage goes through the launcher's thread), so
+   * sub-communicators of thread ranks keep using message algorithms.
+   */
+  createSharedTeam(): Promise<SharedTeam | null> {
+    return Promise.resolve(null);
+  }
+
   async start(sink: TransportSink): Promise<void> {
     this.sink = sink;
     const w = this.world;
