@@ -79,7 +79,7 @@ const BARRIER: Record<string, BarrierAlgorithm> = { dissemination: 'disseminatio
 /** 'shm' forced where there is no shared memory with every rank (one rank needs none). */
 function checkShared(kind: string, algorithm: string | undefined, shared: boolean, size: number): void {
   if (algorithm === 'shm' && !shared && size > 1) {
-    throw invalidArgument(`${kind} algorithm 'shm' needs shared memory with every rank: the world communicator over the shm transport (or auto) with all ranks on one host`);
+    throw invalidArgument(`${kind} algorithm 'shm' needs shared memory with every rank of the communicator: process ranks on one host over the shm transport (or auto; --threads: the world communicator only)`);
   }
 }
 

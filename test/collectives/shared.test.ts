@@ -481,7 +481,7 @@ describe("'shm' forced without shared memory", () => {
     }
   });
 
-  it('a dup of the shared world has none: defaults go by messages, shm is refused', async () => {
+  it('a dup of a thread world has none (threads cannot share a new buffer without messages): defaults go by messages, shm is refused', async () => {
     const w = await openSharedWorld('threads', 3, SLOT);
     try {
       const dups = await Promise.all(w.comms.map((c) => c.dup()));
