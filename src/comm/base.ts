@@ -187,10 +187,12 @@ export class CommunicatorBase {
       return describeCall(call) + (algorithm ? ` algo=${algorithm}` : '');
     };
     const record = this.recorder.start(this.engine.rank, this.context, seq, op, what);
-    const progress = new Progress();
+    // Made on first use: a shared-memory collective that never waits needs none.
+    let progressMade: Progress | undefined;
+    const progress = () => (progressMade ??= new Progress());
     const req = new Request<T>(op);
     const fail = (e: unknown) => {
-      const error = e instanceof TcclError && e.code === 'TCCL_ERR_TIMEOUT' ? this.collectiveTimeout(op, seq, timeout, progress, e) : e;
+      const error = e instanceof TcclError && e.code === 'TCCL_ERR_TIMEOUT' ? this.collectiveTimeout(op, seq, timeout, progress(), e) : e;
       this.recorder.finish(record, error);
       if (!req.done && error instanceof TcclError && error.code === 'TCCL_ERR_TIMEOUT') this.onTimeout(error);
       req.reject(error);
@@ -212,8 +214,8 @@ export class CommunicatorBase {
         if (signal?.aborted) throw new TcclError('TCCL_ERR_ABORTED', `${op} cancelled by its AbortSignal`, { rank: this.rank, op, seq, cause: signal.reason });
         if (req.done || performance.now() > deadline) throw new TcclError('TCCL_ERR_TIMEOUT', 'deadline passed');
       },
-      waiting: (peer) => progress.receiving(peer),
-      arrived: (peer) => progress.arrived(peer),
+      waiting: (peer) => progress().receiving(peer),
+      arrived: (peer) => progress().arrived(peer),
     });
     const bind = (context: number, counted: boolean): CollectiveP2P => ({
       rank: this.rank,
@@ -222,22 +224,22 @@ export class CommunicatorBase {
       // which cost 3 us and a major GC every ~30k calls.)
       shared: sharedState && context === collectiveContext ? sharedState.bind(sharedHooks) : undefined,
       send: (peer, data) => {
-        if (counted) progress.sending(peer);
+        if (counted) progress().sending(peer);
         return this.engine.send({ context, source: this.rank, dest: this.worldRanks[peer], tag, seq, payload: data }).then(
-          () => { if (counted) progress.sent(peer, data.length); },
+          () => { if (counted) progress().sent(peer, data.length); },
           (e) => { throw this.opError(e, op, peer, seq); });
       },
       recv: (peer, data) => {
-        if (counted) progress.receiving(peer);
+        if (counted) progress().receiving(peer);
         return this.engine.postRecv({
           context, source: peer, tag, buf: data, elementBytes: 1, members: this.worldRanks, exact: true, op, seq, timeoutMs: remaining(), signal,
-        }).then(() => { if (counted) progress.received(peer, data.length); });
+        }).then(() => { if (counted) progress().received(peer, data.length); });
       },
     });
     const checked = async () => {
-      progress.phase = 'TCCL_DEBUG=DETAIL call check (a rank not heard from has not called this collective)';
+      progress().phase = 'TCCL_DEBUG=DETAIL call check (a rank not heard from has not called this collective)';
       const disagreement = await checkAgreement(bind(DESYNC_CONTEXT_BIT + this.collectiveContext, true), call);
-      progress.phase = '';
+      progress().phase = '';
       if (disagreement) {
         throw new TcclError('TCCL_ERR_DESYNC', `${op} seq ${seq}: ${disagreement.message}`, {
           rank: this.rank, peer: disagreement.differing.map((r) => this.worldRanks[r]), op, seq,

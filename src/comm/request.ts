@@ -15,16 +15,17 @@ export interface Status {
  * is delivered to whoever awaits it.
  */
 export class Request<T = Status> implements PromiseLike<T> {
-  private readonly promise: Promise<T>;
-  private settle!: { resolve: (v: T) => void; reject: (e: unknown) => void };
+  /**
+   * Made on the first then()/wait() (many requests, e.g. small collectives over shared memory,
+   * are done before anyone asks: they never need a pending promise).
+   */
+  private promise: Promise<T> | null = null;
+  private settle: { resolve: (v: T) => void; reject: (e: unknown) => void } | null = null;
   private state: 'pending' | 'done' | 'failed' = 'pending';
   private value?: T;
   private error?: unknown;
 
-  constructor(readonly op: string) {
-    this.promise = new Promise<T>((resolve, reject) => (this.settle = { resolve, reject }));
-    this.promise.catch(() => undefined);
-  }
+  constructor(readonly op: string) {}
 
   get done(): boolean { return this.state !== 'pending'; }
   /** The result once done (undefined while pending); throws the error if it failed. */
@@ -36,24 +37,32 @@ export class Request<T = Status> implements PromiseLike<T> {
     onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
     onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
-    return this.promise.then(onfulfilled, onrejected);
+    return this.wait().then(onfulfilled, onrejected);
   }
   /** Same as awaiting the request. */
-  wait(): Promise<T> { return this.promise; }
+  wait(): Promise<T> {
+    if (this.promise) return this.promise;
+    if (this.state === 'done') return (this.promise = Promise.resolve(this.value as T));
+    if (this.state === 'failed') this.promise = Promise.reject(this.error);
+    else this.promise = new Promise<T>((resolve, reject) => (this.settle = { resolve, reject }));
+    // This promise is only ever handed out: whoever awaits it gets the error.
+    this.promise.catch(() => undefined);
+    return this.promise;
+  }
 
   /** @internal */
   resolve(value: T): void {
     if (this.state !== 'pending') return;
     this.state = 'done';
     this.value = value;
-    this.settle.resolve(value);
+    this.settle?.resolve(value);
   }
   /** @internal */
   reject(error: unknown): void {
     if (this.state !== 'pending') return;
     this.state = 'failed';
     this.error = error;
-    this.settle.reject(error);
+    this.settle?.reject(error);
   }
 }
 
