@@ -77,6 +77,14 @@ export class CommunicatorBase {
 
   get collectiveContext(): number { return this.context + 1; }
 
+  /**
+   * TCCL_ALGO_* as they were when this communicator was made (as NCCL reads its environment
+   * once): the algorithm of each call is chosen once, during its argument check, without a
+   * process.env read per call (~0.15 us of an 8 B shared-memory allreduce).
+   */
+  protected readonly algorithmEnv: Readonly<Record<string, string | undefined>> = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => k.startsWith('TCCL_ALGO_')));
+
   /** Whether collectives here can use shared memory (SharedGroup) instead of messages. */
   protected get hasSharedMemory(): boolean {
     return this.shared() !== null;
@@ -186,7 +194,7 @@ export class CommunicatorBase {
       const algorithm = typeof desc.algorithm === 'function' ? desc.algorithm() : desc.algorithm;
       return describeCall(call) + (algorithm ? ` algo=${algorithm}` : '');
     };
-    const record = this.recorder.start(this.engine.rank, this.context, seq, op, what);
+    const record = this.recorder.start(this.engine.rank, this.context, seq, op, what, started);
     // Made on first use: a shared-memory collective that never waits needs none.
     let progressMade: Progress | undefined;
     const progress = () => (progressMade ??= new Progress());

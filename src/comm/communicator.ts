@@ -66,7 +66,7 @@ export class Communicator extends CommunicatorBase {
       validateOp(dtype, op);
       if (opts.out !== undefined) sameShape(opts.out, buf, dtype, 'allreduce out');
       // Chosen once here (options and env read once); the dispatcher gets the name.
-      const algorithm = coll.selectAllreduce(buf.byteLength, this.size, opts.algorithm, process.env, this.hasSharedMemory);
+      const algorithm = coll.selectAllreduce(buf.byteLength, this.size, opts.algorithm, this.algorithmEnv, this.hasSharedMemory);
       return { dtype, out: (opts.out ?? buf) as T, algorithm };
     });
     return this.runCollective('allreduce', opts.timeoutMs, opts.signal, (p2p) => {
@@ -89,19 +89,18 @@ export class Communicator extends CommunicatorBase {
 
   ireduceScatter<T extends TypedArray>(src: T, dst: T, opts: ReduceScatterCallOptions = {}): Request<T> {
     const op = opts.op ?? 'sum';
-    const dtype = this.checked('reduceScatter', () => {
+    const target = this.checked('reduceScatter', () => {
       const dtype = dtypeOf(src, opts.dtype, 'reduceScatter src');
       dtypeOf(dst, opts.dtype, 'reduceScatter dst');
       validateOp(dtype, op);
       sameType(dst, src, 'reduceScatter dst');
       if (src.length !== dst.length * this.size) throw invalidArgument(`reduceScatter src has ${src.length} elements; it must have size × dst = ${this.size} × ${dst.length} = ${dst.length * this.size}`);
-      coll.selectReduceScatter(src.byteLength, this.size, opts.algorithm, process.env, this.hasSharedMemory);
-      return dtype;
+      return { dtype, algorithm: coll.selectReduceScatter(src.byteLength, this.size, opts.algorithm, this.algorithmEnv, this.hasSharedMemory) };
     });
     return this.runCollective('reduceScatter', opts.timeoutMs, opts.signal, async (p2p) => {
-      await coll.reduceScatter(p2p, unaliased(src, dst), dst, { dtype, op, algorithm: opts.algorithm });
+      await coll.reduceScatter(p2p, unaliased(src, dst), dst, { dtype: target.dtype, op, algorithm: target.algorithm });
       return dst;
-    }, { count: dst.length, dtype, reduceOp: opName(op), algorithm: () => coll.selectReduceScatter(src.byteLength, this.size, opts.algorithm, process.env, this.hasSharedMemory) });
+    }, { count: dst.length, dtype: target.dtype, reduceOp: opName(op), algorithm: target.algorithm });
   }
   /** dst = block `rank` (dst.length elements) of op over every rank's src. */
   async reduceScatter<T extends TypedArray>(src: T, dst: T, opts: ReduceScatterCallOptions = {}): Promise<T> {
@@ -111,16 +110,16 @@ export class Communicator extends CommunicatorBase {
   // ---- allgather -------------------------------------------------------------------------
 
   iallgather<T extends TypedArray>(src: T, dst: T, opts: AlgorithmCallOptions = {}): Request<T> {
-    this.checked('allgather', () => {
+    const algorithm = this.checked('allgather', () => {
       dtypeOf(src, opts.dtype, 'allgather src');
       sameType(dst, src, 'allgather dst');
       if (dst.length !== src.length * this.size) throw invalidArgument(`allgather dst has ${dst.length} elements; it must have size × src = ${this.size} × ${src.length} = ${src.length * this.size}`);
-      coll.selectAllgather(dst.byteLength, this.size, opts.algorithm, process.env, this.hasSharedMemory);
+      return coll.selectAllgather(dst.byteLength, this.size, opts.algorithm, this.algorithmEnv, this.hasSharedMemory);
     });
     return this.runCollective('allgather', opts.timeoutMs, opts.signal, async (p2p) => {
-      await coll.allgather(p2p, unaliased(src, dst), dst, { algorithm: opts.algorithm });
+      await coll.allgather(p2p, unaliased(src, dst), dst, { algorithm });
       return dst;
-    }, { count: src.length, dtype: dtypeOf(src, opts.dtype), algorithm: () => coll.selectAllgather(dst.byteLength, this.size, opts.algorithm, process.env, this.hasSharedMemory) });
+    }, { count: src.length, dtype: dtypeOf(src, opts.dtype), algorithm });
   }
   /** dst = every rank's src, concatenated in rank order. */
   async allgather<T extends TypedArray>(src: T, dst: T, opts: AlgorithmCallOptions = {}): Promise<T> {
@@ -128,20 +127,20 @@ export class Communicator extends CommunicatorBase {
   }
 
   iallgatherv<T extends TypedArray>(src: T, dst: T, recvCounts: readonly number[], opts: AlgorithmCallOptions = {}): Request<T> {
-    this.checked('allgatherv', () => {
+    const algorithm = this.checked('allgatherv', () => {
       dtypeOf(src, opts.dtype, 'allgatherv src');
       sameType(dst, src, 'allgatherv dst');
       const total = this.checkCounts(recvCounts, 'recvCounts');
       if (recvCounts[this.rank] !== src.length) throw invalidArgument(`allgatherv recvCounts[${this.rank}] is ${recvCounts[this.rank]} but this rank's src has ${src.length} elements`);
       if (dst.length < total) throw invalidArgument(`allgatherv dst has ${dst.length} elements; recvCounts add up to ${total}`);
-      coll.selectAllgather(dst.byteLength, this.size, opts.algorithm, process.env, this.hasSharedMemory);
+      return coll.selectAllgather(total * dst.BYTES_PER_ELEMENT, this.size, opts.algorithm, this.algorithmEnv, this.hasSharedMemory);
     });
     return this.runCollective('allgatherv', opts.timeoutMs, opts.signal, async (p2p) => {
       // A longer dst is allowed (as MPI's recvbuf); the blocks fill its start.
       const filled = dst.subarray(0, sum(recvCounts)) as T;
-      await coll.allgatherv(p2p, unaliased(src, filled), filled, recvCounts, { algorithm: opts.algorithm });
+      await coll.allgatherv(p2p, unaliased(src, filled), filled, recvCounts, { algorithm });
       return dst;
-    }, { count: sum(recvCounts), dtype: dtypeOf(src, opts.dtype), algorithm: () => coll.selectAllgather(dst.byteLength, this.size, opts.algorithm, process.env, this.hasSharedMemory) });
+    }, { count: sum(recvCounts), dtype: dtypeOf(src, opts.dtype), algorithm });
   }
   /** dst = every rank's src (rank k contributes recvCounts[k] elements), in rank order. */
   async allgatherv<T extends TypedArray>(src: T, dst: T, recvCounts: readonly number[], opts: AlgorithmCallOptions = {}): Promise<T> {
@@ -189,15 +188,15 @@ export class Communicator extends CommunicatorBase {
 
   ibroadcast<T extends TypedArray>(buf: T, opts: BroadcastCallOptions = {}): Request<T> {
     const root = opts.root ?? 0;
-    this.checked('broadcast', () => {
+    const algorithm = this.checked('broadcast', () => {
       dtypeOf(buf, opts.dtype, 'broadcast buffer');
       this.checkRank(root, 'broadcast', 'root');
-      coll.selectBroadcast(buf.byteLength, this.size, opts.algorithm, process.env, this.hasSharedMemory);
+      return coll.selectBroadcast(buf.byteLength, this.size, opts.algorithm, this.algorithmEnv, this.hasSharedMemory);
     });
     return this.runCollective('broadcast', opts.timeoutMs, opts.signal, async (p2p) => {
-      await coll.broadcast(p2p, buf, { root, algorithm: opts.algorithm });
+      await coll.broadcast(p2p, buf, { root, algorithm });
       return buf;
-    }, { count: buf.length, dtype: dtypeOf(buf, opts.dtype), root, algorithm: () => coll.selectBroadcast(buf.byteLength, this.size, opts.algorithm, process.env, this.hasSharedMemory) });
+    }, { count: buf.length, dtype: dtypeOf(buf, opts.dtype), root, algorithm });
   }
   /** buf on every rank becomes the root's buf. */
   async broadcast<T extends TypedArray>(buf: T, opts: BroadcastCallOptions = {}): Promise<T> {
@@ -316,8 +315,8 @@ export class Communicator extends CommunicatorBase {
   // ---- synchronisation and objects --------------------------------------------------------
 
   ibarrier(opts: CollectiveOptions = {}): Request<void> {
-    this.checked('barrier', () => coll.selectBarrier(this.size, undefined, process.env, this.hasSharedMemory));
-    return this.runCollective('barrier', opts.timeoutMs, opts.signal, (p2p) => coll.barrier(p2p), { algorithm: () => coll.selectBarrier(this.size, undefined, process.env, this.hasSharedMemory) });
+    const algorithm = this.checked('barrier', () => coll.selectBarrier(this.size, undefined, this.algorithmEnv, this.hasSharedMemory));
+    return this.runCollective('barrier', opts.timeoutMs, opts.signal, (p2p) => coll.barrier(p2p, { algorithm }), { algorithm });
   }
   /** Returns once every rank has entered the barrier. */
   async barrier(opts: CollectiveOptions = {}): Promise<void> {

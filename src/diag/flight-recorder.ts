@@ -30,8 +30,8 @@ export class FlightRecorder {
 
   constructor(readonly capacity: number = capacityFromEnv()) {}
 
-  start(rank: number, context: number, seq: number, op: string, what: string | (() => string)): OpRecord {
-    const rec: OpRecord = { rank, context, seq, op, what, startedAt: performance.now(), state: 'running' };
+  start(rank: number, context: number, seq: number, op: string, what: string | (() => string), startedAt = performance.now()): OpRecord {
+    const rec: OpRecord = { rank, context, seq, op, what, startedAt, state: 'running' };
     if (this.capacity === 0) return rec;
     if (this.ring.length < this.capacity) this.ring.push(rec);
     else this.ring[this.next] = rec;

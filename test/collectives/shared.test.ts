@@ -14,7 +14,7 @@ import { broadcastShared } from '../../src/collectives/broadcast-shared.js';
 import type { SharedGroup } from '../../src/collectives/p2p.js';
 import { SHARED_BROADCAST_MIN_BYTES, selectAllgather, selectBarrier, selectBroadcast, selectReduceScatter } from '../../src/collectives/select.js';
 import { reduceScatterShared } from '../../src/collectives/reduce-scatter-shared.js';
-import { initLocalWorld, isTcclError } from '../../src/index.js';
+import { initLocalWorld, isTcclError, type Communicator } from '../../src/index.js';
 import { openSharedWorld, type SharedWorld } from '../support/shared-world.js';
 
 const SLOT = 4096;
@@ -445,20 +445,26 @@ describe("'shm' forced without shared memory", () => {
         expect(isTcclError(thrown, 'TCCL_ERR_INVALID_ARGUMENT'), `${kind}: ${String(thrown)}`).toBe(true);
         expect(String(thrown)).toContain(`${kind} algorithm 'shm' needs shared memory with every rank`);
       }
-      // Through the environment too, barrier included.
+      // Through the environment too, barrier included (read when a communicator is made).
       for (const [env, kind, attempt] of [
-        ['TCCL_ALGO_BROADCAST', 'broadcast', () => c.ibroadcast(new Int32Array(4))],
-        ['TCCL_ALGO_BARRIER', 'barrier', () => c.ibarrier()],
+        ['TCCL_ALGO_BROADCAST', 'broadcast', (k: Communicator) => k.ibroadcast(new Int32Array(4))],
+        ['TCCL_ALGO_BARRIER', 'barrier', (k: Communicator) => k.ibarrier()],
       ] as const) {
         const saved = process.env[env];
         process.env[env] = 'shm';
+        let fresh: Communicator[] = [];
         try {
-          expect(attempt).toThrow(`${kind} algorithm 'shm' needs shared memory with every rank`);
+          fresh = await initLocalWorld(2, { transport: 'tcp', timeoutMs: 30_000 });
+          expect(() => attempt(fresh[0])).toThrow(`${kind} algorithm 'shm' needs shared memory with every rank`);
+          expect(() => attempt(c)).not.toThrow(); // made before: the variable is not read again
         } finally {
           if (saved === undefined) delete process.env[env];
           else process.env[env] = saved;
+          await Promise.all(fresh.map((k) => k.close()));
         }
       }
+      // The two calls on c above started on rank 0 only: finish them with rank 1.
+      await Promise.all([comms[1].broadcast(new Int32Array(4)), comms[1].barrier()]);
       // Nothing was started: both ranks go on with the default algorithms.
       const bufs = [Int32Array.of(1, 2, 3), new Int32Array(3)];
       await Promise.all(comms.map((k, r) => k.broadcast(bufs[r])));
