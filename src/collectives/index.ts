@@ -29,7 +29,7 @@ import { reduceScatterRing } from './reduce-scatter-ring.js';
 import { reduceScatterShared } from './reduce-scatter-shared.js';
 import { scatterLinear, scattervLinear } from './scatter.js';
 import {
-  selectAllgather, selectAllreduce, selectAlltoall, selectBarrier, selectBroadcast, selectReduceScatter, type AlgorithmOption,
+  selectAllgather, selectAllreduce, selectAlltoall, selectBarrier, selectBroadcast, selectReduceScatter, type AlgorithmOption, type AllreduceAlgorithm,
 } from './select.js';
 import { check } from './util.js';
 
@@ -105,31 +105,39 @@ function checkDtype(buf: TypedArray, dtype: DType, what: string): void {
  */
 export function allreduce(p2p: CollectiveP2P, buf: TypedArray, opts: AllreduceOptions): Promise<void> | undefined {
   try {
-    return startAllreduce(p2p, buf, opts);
+    const { dtype, op } = opts;
+    checkDtype(buf, dtype, 'allreduce');
+    validateOp(dtype, op);
+    const src = opts.src ?? buf;
+    check(src.length === buf.length && src.constructor === buf.constructor, 'allreduce: src and buf must have the same type and length');
+    const algo = selectAllreduce(buf.byteLength, p2p.size, opts.algorithm, process.env, p2p.shared !== undefined);
+    return runAllreduce(p2p, buf, src, dtype, op, algo, opts.segmentBytes);
   } catch (e) {
     return Promise.reject(e); // argument errors reject, as from the async algorithms
   }
 }
 
-function startAllreduce(p2p: CollectiveP2P, buf: TypedArray, opts: AllreduceOptions): Promise<void> | undefined {
-  const { dtype, op } = opts;
-  checkDtype(buf, dtype, 'allreduce');
-  validateOp(dtype, op);
-  const shared = p2p.shared;
-  const algo = selectAllreduce(buf.byteLength, p2p.size, opts.algorithm, process.env, shared !== undefined);
-  let src = opts.src ?? buf;
-  check(src.length === buf.length && src.constructor === buf.constructor, 'allreduce: src and buf must have the same type and length');
+/**
+ * allreduce for a caller that checked the arguments and chose the algorithm (the
+ * Communicator): the dispatch alone, since a small allreduce over shared memory costs about
+ * a microsecond and checking twice was a tenth of it.
+ */
+export function runAllreduce(
+  p2p: CollectiveP2P, buf: TypedArray, src: TypedArray, dtype: DType, op: ReduceOp, algo: AllreduceAlgorithm, segmentBytes?: number,
+): Promise<void> | undefined {
   if (src !== buf && overlaps(src, buf)) {
     buf.set(src as never); // partly overlapping: the copy-in of later chunks would read results
     src = buf;
   }
+  const shared = p2p.shared;
   if (algo === 'shm' && shared) { // (n = 1 has no team: the copy below is the whole job)
     const done = shared.exclusive(() => allreduceShared(shared, src, buf, dtype, op === 'avg' ? 'sum' : op));
-    const finish = (): undefined => { if (op === 'avg') finishAvg(dtype, buf, p2p.size); };
-    return done ? done.then(finish) : finish();
+    if (done) return op === 'avg' ? done.then(() => finishAvg(dtype, buf, p2p.size)) : done;
+    if (op === 'avg') finishAvg(dtype, buf, p2p.size);
+    return undefined;
   }
   if (src !== buf) buf.set(src as never);
-  return allreduceMessages(p2p, buf, dtype, op, algo, opts.segmentBytes);
+  return allreduceMessages(p2p, buf, dtype, op, algo, segmentBytes);
 }
 
 async function allreduceMessages(p2p: CollectiveP2P, buf: TypedArray, dtype: DType, op: ReduceOp, algo: string, segmentBytes: number | undefined): Promise<void> {

@@ -1,15 +1,16 @@
 import { TcclError, invalidArgument, type ErrorContext } from '../errors.js';
 import type { CollectiveP2P } from '../collectives/p2p.js';
-import { checkAgreement, describeCall, DESYNC_CONTEXT_BIT, type CallDesc } from '../diag/desync.js';
+import { checkAgreement, DESYNC_CONTEXT_BIT, type CollectiveDesc } from '../diag/desync.js';
 import { recorderFor, type FlightRecorder } from '../diag/flight-recorder.js';
 import * as log from '../diag/log.js';
 import { ANY_SOURCE, ANY_TAG, type Engine } from './engine.js';
 import { Request, type Status } from './request.js';
 import { overlaps } from '../kernels/view.js';
-import { SharedState, type SharedCallHooks } from './shared-group.js';
+import { SharedState } from './shared-group.js';
+import { CollectiveCall, peerOpError, TAG_UB, type CallSite } from './collective-call.js';
 
-/** Largest user tag (MPI_TAG_UB): tags are non-negative int32. */
-export const TAG_UB = 0x7fff_ffff;
+export { TAG_UB };
+export type { CollectiveDesc };
 export const DEFAULT_TIMEOUT_MS = 300_000;
 
 export interface P2POptions {
@@ -25,12 +26,6 @@ export interface SendRecvOptions {
   recvTag?: number;
   timeoutMs?: number;
   signal?: AbortSignal;
-}
-
-/** What a collective was called with, for the desync check, the flight recorder and logs. */
-export interface CollectiveDesc extends Omit<CallDesc, 'op'> {
-  /** Algorithm chosen (logged, not compared); a function is called only when shown. */
-  algorithm?: string | (() => string);
 }
 
 /** Hooks the owner of the world (init) gives the world communicator for shutdown. */
@@ -55,6 +50,8 @@ export class CommunicatorBase {
   private collectiveSeq = 0;
   private closed = false;
   protected readonly recorder: FlightRecorder;
+  /** What each collective call needs of this communicator. */
+  private readonly site: CallSite;
   /** Shared-memory collectives (world communicator on an all-local shm transport), found on first use. */
   private sharedState: SharedState | null | undefined;
   /** Under TCCL_DEBUG=DETAIL with shared memory: the last collective started (see runCollective). */
@@ -73,6 +70,7 @@ export class CommunicatorBase {
     this.rank = worldRanks.indexOf(engine.rank);
     this.defaultTimeoutMs = timeoutMs;
     this.recorder = recorderFor(engine);
+    this.site = { engine, recorder: this.recorder, worldRanks, rank: this.rank, size: this.size, context, onTimeout: (e) => this.onTimeout(e) };
   }
 
   get collectiveContext(): number { return this.context + 1; }
@@ -132,7 +130,7 @@ export class CommunicatorBase {
       .send({ context: this.context, source: this.rank, dest: this.worldRanks[dest], tag, seq, payload: bytes })
       .then(
         () => req.resolve({ source: this.rank, tag, bytes: bytes.length, count: elementCount(buf) }),
-        (e) => req.reject(this.opError(e, 'isend', dest, seq)),
+        (e) => req.reject(peerOpError(this, e, 'isend', dest, seq)),
       )
       .finally(() => { if (timer) clearTimeout(timer); });
     this.track(sent);
@@ -183,132 +181,40 @@ export class CommunicatorBase {
    */
   protected runCollective<T>(op: string, timeoutMs: number | undefined, signal: AbortSignal | undefined, body: (p2p: CollectiveP2P, seq: number) => T | Promise<T>, desc: CollectiveDesc = {}): Request<T> {
     this.checkOpen(op);
-    const seq = ++this.collectiveSeq;
-    const tag = seq & TAG_UB;
-    const timeout = timeoutMs ?? this.defaultTimeoutMs;
-    const started = performance.now();
-    const deadline = started + timeout;
-    const call: CallDesc = { op, count: desc.count, dtype: desc.dtype, reduceOp: desc.reduceOp, root: desc.root };
-    // Described lazily: building strings on every call would cost more than small collectives.
-    const what = () => {
-      const algorithm = typeof desc.algorithm === 'function' ? desc.algorithm() : desc.algorithm;
-      return describeCall(call) + (algorithm ? ` algo=${algorithm}` : '');
-    };
-    const record = this.recorder.start(this.engine.rank, this.context, seq, op, what, started);
-    // Made on first use: a shared-memory collective that never waits needs none.
-    let progressMade: Progress | undefined;
-    const progress = () => (progressMade ??= new Progress());
-    const req = new Request<T>(op);
-    const fail = (e: unknown) => {
-      const error = e instanceof TcclError && e.code === 'TCCL_ERR_TIMEOUT' ? this.collectiveTimeout(op, seq, timeout, progress(), e) : e;
-      this.recorder.finish(record, error);
-      if (!req.done && error instanceof TcclError && error.code === 'TCCL_ERR_TIMEOUT') this.onTimeout(error);
-      req.reject(error);
-    };
-    const remaining = () => (Number.isFinite(timeout) ? Math.max(1, deadline - performance.now()) : Infinity);
     const sharedState = this.shared();
-    const collectiveContext = this.collectiveContext;
-    // What a shared-memory collective checks while it waits (built only if one asks).
-    const sharedHooks = (): SharedCallHooks => ({
-      op,
-      seq,
-      check: (awaited) => {
-        const failed = this.engine.failed;
-        if (failed) throw failed;
-        // Only the peer still awaited: one that arrived and then closed (it finished the call
-        // first) left its slot mapped here and is not needed any more.
-        const lost = awaited === undefined ? undefined : this.engine.peerFailure(this.worldRanks[awaited]);
-        if (lost) throw new TcclError(lost.code, `${op} cannot complete: ${lost.detail}`, { rank: this.rank, peer: this.worldRanks[awaited!], op, seq, cause: lost });
-        if (signal?.aborted) throw new TcclError('TCCL_ERR_ABORTED', `${op} cancelled by its AbortSignal`, { rank: this.rank, op, seq, cause: signal.reason });
-        if (req.done || performance.now() > deadline) throw new TcclError('TCCL_ERR_TIMEOUT', 'deadline passed');
-      },
-      waiting: (peer) => progress().receiving(peer),
-      arrived: (peer) => progress().arrived(peer),
-    });
-    const bind = (context: number, counted: boolean): CollectiveP2P => ({
-      rank: this.rank,
-      size: this.size,
-      // (A plain property: an object literal with a getter gets a new hidden class per call,
-      // which cost 3 us and a major GC every ~30k calls.)
-      shared: sharedState && context === collectiveContext ? sharedState.bind(sharedHooks) : undefined,
-      send: (peer, data) => {
-        if (counted) progress().sending(peer);
-        return this.engine.send({ context, source: this.rank, dest: this.worldRanks[peer], tag, seq, payload: data }).then(
-          () => { if (counted) progress().sent(peer, data.length); },
-          (e) => { throw this.opError(e, op, peer, seq); });
-      },
-      recv: (peer, data) => {
-        if (counted) progress().receiving(peer);
-        return this.engine.postRecv({
-          context, source: peer, tag, buf: data, elementBytes: 1, members: this.worldRanks, exact: true, op, seq, timeoutMs: remaining(), signal,
-        }).then(() => { if (counted) progress().received(peer, data.length); });
-      },
-    });
-    const checked = async () => {
-      progress().phase = 'TCCL_DEBUG=DETAIL call check (a rank not heard from has not called this collective)';
-      const disagreement = await checkAgreement(bind(DESYNC_CONTEXT_BIT + this.collectiveContext, true), call);
-      progress().phase = '';
-      if (disagreement) {
-        throw new TcclError('TCCL_ERR_DESYNC', `${op} seq ${seq}: ${disagreement.message}`, {
-          rank: this.rank, peer: disagreement.differing.map((r) => this.worldRanks[r]), op, seq,
-        });
-      }
-      return body(bind(this.collectiveContext, true), seq);
-    };
-    const succeed = (v: T) => {
-      this.recorder.finish(record);
-      if (log.infoEnabled()) log.info(this.engine.rank, `${op} seq ${seq} ${what()} ${(performance.now() - started).toFixed(3)} ms`);
-      req.resolve(v);
-    };
+    const call = new CollectiveCall<T>(this.site, op, ++this.collectiveSeq, timeoutMs ?? this.defaultTimeoutMs, signal, desc, sharedState);
     let outcome: T | Promise<T>;
     try {
       // (A shared-memory collective may finish without ever waiting, so without looking at it.)
-      if (signal?.aborted) throw new TcclError('TCCL_ERR_ABORTED', `${op} cancelled by its AbortSignal`, { rank: this.rank, op, seq, cause: signal.reason });
-      if (!(log.detailEnabled() && this.size > 1)) outcome = body(bind(this.collectiveContext, true), seq);
-      else if (!sharedState) outcome = checked();
+      call.checkSignal();
+      if (!(this.size > 1 && log.detailEnabled())) outcome = body(call, call.seq);
+      else if (!sharedState) outcome = this.checkedRun(call, desc, body);
       else {
         // Shared-memory collectives must start in call order on every rank (their steps pair
         // up by order), and checks finish in any order: run check + body one call at a time.
-        outcome = this.detailChain.then(checked);
+        outcome = this.detailChain.then(() => this.checkedRun(call, desc, body));
         this.detailChain = outcome.catch(() => undefined);
       }
     } catch (e) {
       outcome = Promise.reject(e);
     }
-    // Done already (a shared-memory collective whose peers were all there): no timer, no hops.
-    if (!(outcome instanceof Promise)) {
-      succeed(outcome);
-      return req;
-    }
-    // The deadline covers sends too (a peer that stops reading stalls them).
-    const timer = Number.isFinite(timeout) ? setTimeout(() => fail(new TcclError('TCCL_ERR_TIMEOUT', 'deadline passed')), remaining()) : null;
-    const run = outcome.then(
-      (v) => {
-        if (timer) clearTimeout(timer);
-        succeed(v);
-      },
-      (e) => {
-        if (timer) clearTimeout(timer);
-        fail(e);
-      },
-    );
-    this.track(run);
-    return req;
+    const running = call.settle(outcome);
+    if (running) this.track(running);
+    return call.request;
   }
 
-  /** The timeout of a whole collective: who we still wait for and how far it got. */
-  private collectiveTimeout(op: string, seq: number, timeoutMs: number, progress: Progress, cause: TcclError): TcclError {
-    const silent = progress.waitingOn().map((r) => this.worldRanks[r]);
-    const stuck = progress.stuckSends().map((r) => this.worldRanks[r]);
-    const parts = [
-      silent.length ? `not heard from rank${silent.length > 1 ? 's' : ''} ${silent.join(',')}` : 'no receive pending',
-      stuck.length ? `sends to rank${stuck.length > 1 ? 's' : ''} ${stuck.join(',')} not completed` : '',
-      `${progress.bytesReceived} bytes received and ${progress.bytesSent} bytes sent so far (${progress.messages} messages)`,
-    ].filter(Boolean);
-    const during = progress.phase ? ` during the ${progress.phase}` : '';
-    return new TcclError('TCCL_ERR_TIMEOUT', `${op} did not complete within ${timeoutMs} ms${during}: ${parts.join('; ')}`, {
-      rank: this.rank, peer: silent.length ? silent : undefined, op, seq, cause,
-    });
+  /** TCCL_DEBUG=DETAIL: the ranks first check they all call the same thing (diag/desync.ts), then run. */
+  private async checkedRun<T>(call: CollectiveCall<T>, desc: CollectiveDesc, body: (p2p: CollectiveP2P, seq: number) => T | Promise<T>): Promise<T> {
+    const { op, seq } = call;
+    call.progress.phase = 'TCCL_DEBUG=DETAIL call check (a rank not heard from has not called this collective)';
+    const disagreement = await checkAgreement(call.on(DESYNC_CONTEXT_BIT + this.collectiveContext), { op, count: desc.count, dtype: desc.dtype, reduceOp: desc.reduceOp, root: desc.root });
+    call.progress.phase = '';
+    if (disagreement) {
+      throw new TcclError('TCCL_ERR_DESYNC', `${op} seq ${seq}: ${disagreement.message}`, {
+        rank: this.rank, peer: disagreement.differing.map((r) => this.worldRanks[r]), op, seq,
+      });
+    }
+    return body(call, seq);
   }
 
   /** A timeout is where a hang would have been: show this rank's recent history. */
@@ -438,11 +344,6 @@ export class CommunicatorBase {
     }
     return tag;
   }
-
-  private opError(e: unknown, op: string, peer: number, seq: number): unknown {
-    if (!(e instanceof TcclError) || e.op !== undefined) return e;
-    return new TcclError(e.code, `${op} to rank ${peer} failed: ${e.detail}`, { rank: this.rank, peer: this.worldRanks[peer], op, seq, cause: e });
-  }
 }
 
 export function byteView(buf: unknown, what: string, ctx?: ErrorContext): Uint8Array {
@@ -455,37 +356,3 @@ export function byteView(buf: unknown, what: string, ctx?: ErrorContext): Uint8A
 
 const elementBytes = (buf: ArrayBufferView): number => (buf as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1;
 const elementCount = (buf: ArrayBufferView): number => buf.byteLength / elementBytes(buf);
-
-/** Per-collective message accounting, for the timeout message. */
-class Progress {
-  phase = '';
-  bytesSent = 0;
-  bytesReceived = 0;
-  messages = 0;
-  // Per-peer counts of outstanding messages; plain objects keyed by rank are cheapest here.
-  private readonly pendingRecvs: Record<number, number> = {};
-  private readonly pendingSends: Record<number, number> = {};
-
-  receiving(peer: number): void { this.pendingRecvs[peer] = (this.pendingRecvs[peer] ?? 0) + 1; }
-  received(peer: number, bytes: number): void {
-    this.bytesReceived += bytes;
-    this.messages++;
-    dec(this.pendingRecvs, peer);
-  }
-  sending(peer: number): void { this.pendingSends[peer] = (this.pendingSends[peer] ?? 0) + 1; }
-  sent(peer: number, bytes: number): void {
-    this.bytesSent += bytes;
-    this.messages++;
-    dec(this.pendingSends, peer);
-  }
-  /** A peer waited for (not a message: shared memory) is there. */
-  arrived(peer: number): void { dec(this.pendingRecvs, peer); }
-  waitingOn(): number[] { return outstanding(this.pendingRecvs); }
-  stuckSends(): number[] { return outstanding(this.pendingSends); }
-}
-
-function dec(m: Record<number, number>, k: number): void {
-  m[k] = (m[k] ?? 0) - 1;
-}
-
-const outstanding = (m: Record<number, number>): number[] => Object.keys(m).map(Number).filter((k) => m[k] > 0).sort((a, b) => a - b);

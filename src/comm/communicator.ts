@@ -7,6 +7,9 @@ import { unaliased } from '../kernels/view.js';
 import { CommunicatorBase } from './base.js';
 import type { Request } from './request.js';
 
+/** The options of a call given none (not a new object per call). */
+const NO_OPTIONS = Object.freeze({});
+
 export { TAG_UB, DEFAULT_TIMEOUT_MS, type P2POptions, type SendRecvOptions, type WorldHooks } from './base.js';
 
 /** Every collective accepts these. */
@@ -59,7 +62,7 @@ export interface ReduceCallOptions extends ReductionCallOptions {
 export class Communicator extends CommunicatorBase {
   // ---- allreduce -------------------------------------------------------------------------
 
-  iallreduce<T extends TypedArray>(buf: T, opts: AllreduceCallOptions = {}): Request<T> {
+  iallreduce<T extends TypedArray>(buf: T, opts: AllreduceCallOptions = NO_OPTIONS): Request<T> {
     const op = opts.op ?? 'sum';
     const target = this.checked('allreduce', () => {
       const dtype = dtypeOf(buf, opts.dtype, 'allreduce buffer');
@@ -69,13 +72,14 @@ export class Communicator extends CommunicatorBase {
       const algorithm = coll.selectAllreduce(buf.byteLength, this.size, opts.algorithm, this.algorithmEnv, this.hasSharedMemory);
       return { dtype, out: (opts.out ?? buf) as T, algorithm };
     });
+    const { dtype, out, algorithm } = target;
     return this.runCollective('allreduce', opts.timeoutMs, opts.signal, (p2p) => {
-      const running = coll.allreduce(p2p, target.out, { dtype: target.dtype, op, algorithm: target.algorithm, src: buf });
-      return running ? running.then(() => target.out) : target.out;
-    }, { count: buf.length, dtype: target.dtype, reduceOp: opName(op), algorithm: target.algorithm });
+      const running = coll.runAllreduce(p2p, out, buf, dtype, op, algorithm);
+      return running ? running.then(() => out) : out;
+    }, { count: buf.length, dtype, reduceOp: opName(op), algorithm });
   }
   /** op over every rank's buf, in place (or into `out`); every rank gets the result. */
-  allreduce<T extends TypedArray>(buf: T, opts: AllreduceCallOptions = {}): Promise<T> {
+  allreduce<T extends TypedArray>(buf: T, opts: AllreduceCallOptions = NO_OPTIONS): Promise<T> {
     // Not async: the request's own promise, without an extra thenable hop (small allreduces
     // over shared memory are done before this returns). Argument errors still reject.
     try {

@@ -38,8 +38,8 @@ export class SharedState {
 
   constructor(readonly team: SharedTeam) {}
 
-  /** The SharedGroup one collective call sees; `hooks` is called only if a wait outlasts one blocking wait. */
-  bind(hooks: () => SharedCallHooks): SharedGroup {
+  /** The SharedGroup one collective call sees; `hooks` are used only if a wait outlasts one blocking wait. */
+  bind(hooks: SharedCallHooks): SharedGroup {
     return new SharedCall(this, hooks);
   }
 
@@ -47,9 +47,9 @@ export class SharedState {
    * Run `body` once every earlier shared collective has ended. When none is running it runs
    * now, and a body that finishes without waiting returns its value directly (no promise).
    */
-  exclusive<T>(body: () => T | Promise<T>, hooks: () => SharedCallHooks): T | Promise<T> {
+  exclusive<T>(body: () => T | Promise<T>, hooks: SharedCallHooks): T | Promise<T> {
     if (this.inFlight === 0) {
-      if (this.broken) throw this.stopped(hooks());
+      if (this.broken) throw this.stopped(hooks);
       this.inFlight++;
       let out: T | Promise<T>;
       try {
@@ -66,8 +66,8 @@ export class SharedState {
     }
     this.inFlight++;
     return this.track(this.last.then(() => {
-      if (this.broken) throw this.stopped(hooks());
-      hooks().check(); // (it may have waited long in the queue)
+      if (this.broken) throw this.stopped(hooks);
+      hooks.check(); // (it may have waited long in the queue)
       return body();
     }));
   }
@@ -86,7 +86,7 @@ export class SharedState {
     return new TcclError('TCCL_ERR_INTERNAL', `${hooks.op} cannot use shared memory: an earlier shared-memory collective failed on this rank (${this.broken!.code}), so the ranks' steps may disagree`, { rank: this.team.rank, op: hooks.op, seq: hooks.seq, cause: this.broken });
   }
 
-  sync(hooks: () => SharedCallHooks): Promise<void> | undefined {
+  sync(hooks: SharedCallHooks): Promise<void> | undefined {
     const { team } = this;
     const step = (this.step = (this.step + 1) | 0);
     team.arrive(step);
@@ -99,8 +99,7 @@ export class SharedState {
   }
 
   /** Peers not there within one blocking wait: keep waiting, returning to the event loop between waits. */
-  private async waitLate(late: number[], step: number, makeHooks: () => SharedCallHooks): Promise<void> {
-    const hooks = makeHooks();
+  private async waitLate(late: number[], step: number, hooks: SharedCallHooks): Promise<void> {
     for (const peer of late) hooks.waiting(peer); // a timeout names every one not there yet
     for (const peer of late) {
       for (;;) {
@@ -119,7 +118,7 @@ class SharedCall implements SharedGroup {
   readonly size: number;
   readonly slotBytes: number;
 
-  constructor(private readonly state: SharedState, private readonly hooks: () => SharedCallHooks) {
+  constructor(private readonly state: SharedState, private readonly hooks: SharedCallHooks) {
     this.rank = state.team.rank;
     this.size = state.team.size;
     this.slotBytes = state.team.slotBytes;

@@ -47,6 +47,18 @@ export function decodeDesc(bytes: Uint8Array): CallDesc {
   }
 }
 
+/** What a collective was called with, for the desync check, the flight recorder and logs. */
+export interface CollectiveDesc extends Omit<CallDesc, 'op'> {
+  /** Algorithm chosen (logged, not compared); a function is called only when shown. */
+  algorithm?: string | (() => string);
+}
+
+/** e.g. "allreduce(count=1024, dtype=float32, op=sum) algo=ring" */
+export function describeCollective(op: string, d: CollectiveDesc): string {
+  const algorithm = typeof d.algorithm === 'function' ? d.algorithm() : d.algorithm;
+  return describeCall({ op, count: d.count, dtype: d.dtype, reduceOp: d.reduceOp, root: d.root }) + (algorithm ? ` algo=${algorithm}` : '');
+}
+
 export function describeCall(d: CallDesc): string {
   const args: string[] = [];
   if (d.count !== undefined) args.push(`count=${d.count}`);

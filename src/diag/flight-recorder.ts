@@ -3,14 +3,16 @@
  * rank, with state and timing, printed when an operation times out so every rank shows where
  * it was. Capacity from TCCL_FLIGHT_RECORDER (default 32; 0 disables).
  */
+import { describeCollective, type CollectiveDesc } from './desync.js';
+
 export interface OpRecord {
   rank: number;
   /** Communicator context: tells operations on split communicators apart. */
   context: number;
   seq: number;
   op: string;
-  /** What was called, e.g. "allreduce(count=1024, dtype=float32, op=sum) algo=ring" (built only when shown). */
-  what: string | (() => string);
+  /** What was called: text, or a collective's arguments (described only when shown). */
+  what: string | CollectiveDesc;
   startedAt: number;
   endedAt?: number;
   state: 'running' | 'done' | 'failed';
@@ -30,7 +32,7 @@ export class FlightRecorder {
 
   constructor(readonly capacity: number = capacityFromEnv()) {}
 
-  start(rank: number, context: number, seq: number, op: string, what: string | (() => string), startedAt = performance.now()): OpRecord {
+  start(rank: number, context: number, seq: number, op: string, what: string | CollectiveDesc, startedAt = performance.now()): OpRecord {
     const rec: OpRecord = { rank, context, seq, op, what, startedAt, state: 'running' };
     if (this.capacity === 0) return rec;
     if (this.ring.length < this.capacity) this.ring.push(rec);
@@ -58,7 +60,7 @@ export class FlightRecorder {
     return recs.map((r) => {
       const took = r.endedAt !== undefined ? `${(r.endedAt - r.startedAt).toFixed(1)} ms` : `running for ${(now - r.startedAt).toFixed(0)} ms`;
       const err = r.error ? ` — ${r.error}` : '';
-      return `  ctx ${r.context} seq ${r.seq} ${r.op} ${typeof r.what === 'function' ? r.what() : r.what} ${r.state} (${took})${err}`;
+      return `  ctx ${r.context} seq ${r.seq} ${r.op} ${typeof r.what === 'string' ? r.what : describeCollective(r.op, r.what)} ${r.state} (${took})${err}`;
     }).join('\n');
   }
 }
