@@ -48,7 +48,7 @@ export function allreduceShared(g: SharedGroup, src: TypedArray, dst: TypedArray
   if (count * es <= Math.min(g.slotBytes, SHARED_REDUCE_ALL_MAX_BYTES)) {
     // One chunk, reduced whole by everyone: finish here unless a peer is late.
     const half = g.nextHalf();
-    g.slot(g.rank, half).set(bytesAt(src, 0, count));
+    g.slotAs(g.rank, half, src).set(src as never);
     const arrived = g.sync();
     if (!arrived) return reduceAll(g, half, dst, reduce);
     return arrived.then(() => reduceAll(g, half, dst, reduce));
@@ -56,16 +56,14 @@ export function allreduceShared(g: SharedGroup, src: TypedArray, dst: TypedArray
   return allreduceChunks(g, src, dst, reduce);
 }
 
-/** dst = slot 0 op slot 1 op … in rank order (same order everywhere: same bits everywhere). */
+/**
+ * dst = slot 0 op slot 1 op … in rank order (same order everywhere: same bits everywhere).
+ * The slot views are whole halves, longer than dst: the reducers run over dst's length.
+ */
 function reduceAll(g: SharedGroup, half: number, dst: TypedArray, reduce: Reducer): undefined {
-  const es = dst.BYTES_PER_ELEMENT;
-  const Ctor = dst.constructor as TypedArrayCtor;
-  const elems = (r: number) => {
-    const slot = g.slot(r, half);
-    return new Ctor(slot.buffer, slot.byteOffset, dst.length);
-  };
-  bytesAt(dst, 0, dst.length).set(g.slot(0, half).subarray(0, dst.length * es));
-  for (let r = 1; r < g.size; r++) reduce(dst, elems(r));
+  const first = g.slotAs(0, half, dst);
+  dst.set(first.subarray(0, dst.length) as never);
+  for (let r = 1; r < g.size; r++) reduce(dst, g.slotAs(r, half, dst));
   return undefined;
 }
 

@@ -1,3 +1,5 @@
+import type { TypedArray } from '../dtype.js';
+
 /**
  * The only thing a collective algorithm may use: byte send/recv with one peer on the
  * collective's private (context, tag). Messages between a pair are matched in posting
@@ -32,6 +34,8 @@ export interface SharedGroup {
   /** The half this rank writes for its next chunk (alternates chunk by chunk). */
   nextHalf(): number;
   slot(rank: number, half: number): Uint8Array;
+  /** The same half as elements of `like`'s type (whole half, made once: no view per call). */
+  slotAs<A extends TypedArray>(rank: number, half: number, like: A): A;
   /**
    * This rank has finished the current step; resolve once every rank has. Undefined when they
    * all had already (no await needed). Fails on timeout, abort or a lost peer, naming them.

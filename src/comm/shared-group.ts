@@ -1,6 +1,7 @@
 import { TcclError } from '../errors.js';
 import type { SharedGroup } from '../collectives/p2p.js';
 import type { SharedTeam } from '../transport.js';
+import type { TypedArray } from '../dtype.js';
 
 /**
  * How long one wait may block the thread before returning to the event loop, where a lost
@@ -36,7 +37,26 @@ export class SharedState {
   /** Set when a shared collective failed here: steps may now disagree between ranks. */
   private broken: TcclError | null = null;
 
+  /** Typed views of every rank's halves, per element type: [rank * 2 + half]. */
+  private readonly typedSlots = new Map<unknown, TypedArray[]>();
+
   constructor(readonly team: SharedTeam) {}
+
+  slotAs<A extends TypedArray>(rank: number, half: number, like: A): A {
+    let views = this.typedSlots.get(like.constructor);
+    if (views === undefined) {
+      const Ctor = like.constructor as new (buffer: ArrayBufferLike, byteOffset: number, length: number) => A;
+      views = [];
+      for (let r = 0; r < this.team.size; r++) {
+        for (let h = 0; h < 2; h++) {
+          const bytes = this.team.slot(r, h);
+          views.push(new Ctor(bytes.buffer, bytes.byteOffset, Math.floor(bytes.byteLength / like.BYTES_PER_ELEMENT)));
+        }
+      }
+      this.typedSlots.set(like.constructor, views);
+    }
+    return views[rank * 2 + half] as A;
+  }
 
   /** The SharedGroup one collective call sees; `hooks` are used only if a wait outlasts one blocking wait. */
   bind(hooks: SharedCallHooks): SharedGroup {
@@ -126,6 +146,7 @@ class SharedCall implements SharedGroup {
 
   nextHalf(): number { return (this.state.half ^= 1); }
   slot(rank: number, half: number): Uint8Array { return this.state.team.slot(rank, half); }
+  slotAs<A extends TypedArray>(rank: number, half: number, like: A): A { return this.state.slotAs(rank, half, like); }
   sync(): Promise<void> | undefined { return this.state.sync(this.hooks); }
   exclusive<T>(body: () => T | Promise<T>): T | Promise<T> { return this.state.exclusive(body, this.hooks); }
 }

@@ -24,7 +24,7 @@ import { reduceF32Simd, SIMD_MIN_ELEMENTS } from './reduce-simd.js';
 export type ReduceOpName = 'sum' | 'prod' | 'min' | 'max' | 'avg' | 'band' | 'bor' | 'bxor';
 export type ReduceFn = (a: number | bigint, b: number | bigint) => number | bigint;
 export type ReduceOp = ReduceOpName | ReduceFn;
-/** A loop chosen once by `getReducer`: acc[i] = op(acc[i], src[i]) over equal lengths. */
+/** A loop chosen once by `getReducer`: acc[i] = op(acc[i], src[i]) over acc's length (src may be longer). */
 export type Reducer = (acc: TypedArray, src: TypedArray) => void;
 
 const OP_NAMES: ReadonlySet<string> = new Set(['sum', 'prod', 'min', 'max', 'avg', 'band', 'bor', 'bxor']);
