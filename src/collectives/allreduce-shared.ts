@@ -14,6 +14,7 @@ import type { DType, TypedArray } from '../dtype.js';
 import { getReducer, type Reducer, type ReduceOp } from '../kernels/reduce.js';
 import type { SharedGroup } from './p2p.js';
 import { bytesAt } from './util.js';
+import { overlaps } from '../kernels/view.js';
 
 /** Chunks up to this size are reduced whole by every rank (saves a sync and a copy). */
 export const SHARED_REDUCE_ALL_MAX_BYTES = 64 * 1024;
@@ -33,7 +34,7 @@ export function sharedBlock(len: number, n: number, r: number, elementBytes: num
 }
 
 /**
- * dst = op over every rank's src (dst may be src; they must not otherwise overlap). Returns
+ * dst = op over every rank's src (dst may be src, or overlap it). Returns
  * undefined when it finished without waiting (every peer was already there: the usual case
  * for small messages), else a promise.
  */
@@ -68,6 +69,10 @@ function reduceAll(g: SharedGroup, half: number, dst: TypedArray, reduce: Reduce
 }
 
 async function allreduceChunks(g: SharedGroup, src: TypedArray, dst: TypedArray, reduce: Reducer): Promise<void> {
+  if (src !== dst && overlaps(src, dst)) {
+    dst.set(src as never); // partly overlapping: the copy-in of later chunks would read results
+    src = dst;
+  }
   const n = g.size;
   const me = g.rank;
   const count = src.length;

@@ -6,7 +6,7 @@
  */
 import type { DType, TypedArray } from '../dtype.js';
 import { finishAvg, validateOp, type ReduceOp } from '../kernels/reduce.js';
-import { ARRAY_CTORS, overlaps } from '../kernels/view.js';
+import { ARRAY_CTORS } from '../kernels/view.js';
 import type { CollectiveP2P } from './p2p.js';
 import { allgatherRing, allgathervRing } from './allgather-ring.js';
 import { allgatherRecursiveDoubling, allgathervRecursiveDoubling } from './allgather-recursive-doubling.js';
@@ -125,10 +125,6 @@ export function allreduce(p2p: CollectiveP2P, buf: TypedArray, opts: AllreduceOp
 export function runAllreduce(
   p2p: CollectiveP2P, buf: TypedArray, src: TypedArray, dtype: DType, op: ReduceOp, algo: AllreduceAlgorithm, segmentBytes?: number,
 ): Promise<void> | undefined {
-  if (src !== buf && overlaps(src, buf)) {
-    buf.set(src as never); // partly overlapping: the copy-in of later chunks would read results
-    src = buf;
-  }
   const shared = p2p.shared;
   if (algo === 'shm' && shared) { // (n = 1 has no team: the copy below is the whole job)
     const done = shared.exclusive(() => allreduceShared(shared, src, buf, dtype, op === 'avg' ? 'sum' : op));
@@ -136,7 +132,7 @@ export function runAllreduce(
     if (op === 'avg') finishAvg(dtype, buf, p2p.size);
     return undefined;
   }
-  if (src !== buf) buf.set(src as never);
+  if (src !== buf) buf.set(src as never); // (set copies correctly when they overlap)
   return allreduceMessages(p2p, buf, dtype, op, algo, segmentBytes);
 }
 

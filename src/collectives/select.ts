@@ -51,19 +51,21 @@ type Env = Readonly<Record<string, string | undefined>>;
 function override<A extends string>(
   kind: string, envVar: string, names: Readonly<Record<string, A>>, algorithm: AlgorithmOption | undefined, env: Env,
 ): A | undefined {
-  const expected = () => `expected ${[...new Set(Object.keys(names))].join(', ')} or auto`;
+  // (Not a closure per call: this runs on every collective, and the text only on an error.)
   if (algorithm !== undefined && algorithm !== 'auto') {
     const key = typeof algorithm === 'string' ? algorithm.toLowerCase() : '';
     const a = Object.hasOwn(names, key) ? names[key] : undefined;
-    if (a === undefined) throw invalidArgument(`unknown ${kind} algorithm '${String(algorithm)}' (${expected()})`);
+    if (a === undefined) throw invalidArgument(`unknown ${kind} algorithm '${String(algorithm)}' (${expectedNames(names)})`);
     return a;
   }
   const v = env[envVar]?.trim().toLowerCase();
   if (v === undefined || v === '' || v === 'auto') return undefined;
   const a = Object.hasOwn(names, v) ? names[v] : undefined;
-  if (a === undefined) throw invalidArgument(`${envVar}='${env[envVar]}' is not a ${kind} algorithm (${expected()})`);
+  if (a === undefined) throw invalidArgument(`${envVar}='${env[envVar]}' is not a ${kind} algorithm (${expectedNames(names)})`);
   return a;
 }
+
+const expectedNames = (names: Readonly<Record<string, string>>): string => `expected ${[...new Set(Object.keys(names))].join(', ')} or auto`;
 
 const ALLREDUCE: Record<string, AllreduceAlgorithm> = {
   ring: 'ring', rd: 'rd', recursive_doubling: 'rd', rabenseifner: 'rabenseifner', shm: 'shm', shared_memory: 'shm',

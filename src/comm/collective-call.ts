@@ -122,9 +122,9 @@ export class CollectiveCall<T> implements CollectiveP2P, SharedCallHooks {
 
   // ---- ending -----------------------------------------------------------------------------
 
-  /** Resolve the request with the call's result. */
-  succeed(value: T): void {
-    this.site.recorder.finish(this.record);
+  /** Resolve the request with the call's result; `withinCall`: it finished before the call returned. */
+  succeed(value: T, withinCall = false): void {
+    this.site.recorder.finish(this.record, undefined, !withinCall);
     if (log.infoEnabled()) log.info(this.site.engine.rank, `${this.op} seq ${this.seq} ${describeCollective(this.op, this.desc)} ${(performance.now() - this.record.startedAt).toFixed(3)} ms`);
     this.request.resolve(value);
   }
@@ -145,7 +145,7 @@ export class CollectiveCall<T> implements CollectiveP2P, SharedCallHooks {
    */
   settle(outcome: T | Promise<T>): Promise<void> | undefined {
     if (!(outcome instanceof Promise)) {
-      this.succeed(outcome);
+      this.succeed(outcome, true);
       return undefined;
     }
     const timer = Number.isFinite(this.timeoutMs) ? setTimeout(() => this.fail(new TcclError('TCCL_ERR_TIMEOUT', 'deadline passed')), this.remaining()) : null;

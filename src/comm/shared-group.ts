@@ -39,10 +39,14 @@ export class SharedState {
 
   /** Typed views of every rank's halves, per element type: [rank * 2 + half]. */
   private readonly typedSlots = new Map<unknown, TypedArray[]>();
+  /** The last type asked for (usually the only one): no Map lookup per call. */
+  private lastType: unknown = null;
+  private lastViews: TypedArray[] = [];
 
   constructor(readonly team: SharedTeam) {}
 
   slotAs<A extends TypedArray>(rank: number, half: number, like: A): A {
+    if (like.constructor === this.lastType) return this.lastViews[rank * 2 + half] as A;
     let views = this.typedSlots.get(like.constructor);
     if (views === undefined) {
       const Ctor = like.constructor as new (buffer: ArrayBufferLike, byteOffset: number, length: number) => A;
@@ -55,6 +59,8 @@ export class SharedState {
       }
       this.typedSlots.set(like.constructor, views);
     }
+    this.lastType = like.constructor;
+    this.lastViews = views;
     return views[rank * 2 + half] as A;
   }
 

@@ -14,6 +14,7 @@ export interface OpRecord {
   /** What was called: text, or a collective's arguments (described only when shown). */
   what: string | CollectiveDesc;
   startedAt: number;
+  /** Unset while running, and for an operation that finished within the call that started it. */
   endedAt?: number;
   state: 'running' | 'done' | 'failed';
   error?: string;
@@ -41,9 +42,13 @@ export class FlightRecorder {
     return rec;
   }
 
-  finish(rec: OpRecord, error?: unknown): void {
+  /**
+   * `timed` false: the operation finished within the call that started it (a small
+   * shared-memory collective, about a microsecond), so no second clock read.
+   */
+  finish(rec: OpRecord, error?: unknown, timed = true): void {
     if (rec.state !== 'running') return;
-    rec.endedAt = performance.now();
+    if (timed) rec.endedAt = performance.now();
     rec.state = error === undefined ? 'done' : 'failed';
     if (error !== undefined) rec.error = error instanceof Error ? error.message : String(error);
   }
@@ -58,7 +63,8 @@ export class FlightRecorder {
     const recs = this.records();
     if (recs.length === 0) return '  (no operations recorded)';
     return recs.map((r) => {
-      const took = r.endedAt !== undefined ? `${(r.endedAt - r.startedAt).toFixed(1)} ms` : `running for ${(now - r.startedAt).toFixed(0)} ms`;
+      const took = r.state === 'running' ? `running for ${(now - r.startedAt).toFixed(0)} ms`
+        : r.endedAt !== undefined ? `${(r.endedAt - r.startedAt).toFixed(1)} ms` : 'within the call';
       const err = r.error ? ` — ${r.error}` : '';
       return `  ctx ${r.context} seq ${r.seq} ${r.op} ${typeof r.what === 'string' ? r.what : describeCollective(r.op, r.what)} ${r.state} (${took})${err}`;
     }).join('\n');

@@ -188,12 +188,20 @@ function functionLoop(dtype: DType, fn: ReduceFn): Loop {
 
 /** Pick the loop for (dtype, op) once; validates like `validateOp`. */
 export function getReducer(dtype: DType, op: ReduceOp): Reducer {
+  // Looked up before validating: this runs on every reduction, and a found loop is valid.
+  const loop = typeof op === 'string' ? BUILT_IN.get(dtype)?.get(op) : undefined;
+  if (loop !== undefined) return loop;
   validateOp(dtype, op);
   if (typeof op === 'function') return functionLoop(dtype, op);
-  const loop = LOOPS[dtype][op === 'avg' ? 'sum' : (op as LoopOp)];
-  if (loop === undefined) throw invalidArgument(`reduce op '${op}' is not defined for dtype ${dtype}`);
-  return loop;
+  throw invalidArgument(`reduce op '${op}' is not defined for dtype ${dtype}`);
 }
+
+/** LOOPS by dtype then op name, with 'avg' as 'sum' (Maps: no prototype keys such as 'constructor'). */
+const BUILT_IN: ReadonlyMap<string, ReadonlyMap<string, Loop>> = new Map(Object.entries(LOOPS).map(([dtype, ops]) => {
+  const byOp = new Map<string, Loop>(Object.entries(ops) as [string, Loop][]);
+  if (byOp.has('sum')) byOp.set('avg', byOp.get('sum')!);
+  return [dtype, byOp];
+}));
 
 /** acc[i] = op(acc[i], src[i]) for every i; arrays must hold `dtype` and have equal length. */
 export function reduceInto(dtype: DType, op: ReduceOp, acc: TypedArray, src: TypedArray): void {

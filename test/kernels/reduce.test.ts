@@ -241,4 +241,29 @@ describe('validateOp', () => {
       expect(getReducer(dtype, 'min')).not.toBe(getReducer(dtype, 'max'));
     }
   });
+
+  it('getReducer refuses names that are not ops, including object prototype keys, and bitwise ops on floats', () => {
+    for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'Sum', '']) {
+      expect(() => getReducer('float32', name as ReduceOpName), name).toThrow(/TCCL_ERR_INVALID_ARGUMENT.*unknown reduce op/);
+    }
+    expect(() => getReducer('float64', 'band')).toThrow(/band\/bor\/bxor need/);
+    expect(() => getReducer('nope' as DType, 'sum')).toThrow(/unknown dtype 'nope'/);
+    const custom = getReducer('float32', (a, b) => Number(a) - Number(b));
+    const acc = new Float32Array([5, 1]);
+    custom(acc, new Float32Array([2, 3]));
+    expect(Array.from(acc)).toEqual([3, -2]);
+  });
+
+  it("a reducer runs over the accumulator's length when the source is longer (whole shared-memory halves)", () => {
+    for (const dtype of Object.keys(ARRAY_CTORS) as DType[]) {
+      const C = ARRAY_CTORS[dtype];
+      const big = dtype === 'int64';
+      const acc = new C(3) as never as { [i: number]: number | bigint; length: number };
+      const src = new C(600) as never as { [i: number]: number | bigint; length: number; fill(v: unknown): void };
+      src.fill(big ? 1n : dtype === 'float16' ? 0x3c00 : dtype === 'bfloat16' ? 0x3f80 : 1);
+      getReducer(dtype, 'max')(acc as never, src as never);
+      // max(0, one) = one at each of the accumulator's 3 elements (and nothing read past them matters).
+      expect(Array.from({ length: 3 }, (_, i) => acc[i]), dtype).toEqual([src[0], src[0], src[0]]);
+    }
+  });
 });

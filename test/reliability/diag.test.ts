@@ -49,6 +49,14 @@ describe('flight recorder', () => {
     expect(dump).toMatch(/seq 4 allreduce count=4 running \(running for \d+ ms\)/);
   });
 
+  it('an operation that finished within its call is shown as such, without a duration', () => {
+    const fr = new FlightRecorder(4);
+    const rec = fr.start(0, 2, 7, 'allreduce', { count: 2, dtype: 'float32', reduceOp: 'sum', algorithm: 'shm' });
+    fr.finish(rec, undefined, false);
+    expect(rec.endedAt).toBeUndefined();
+    expect(fr.dump()).toBe('  ctx 2 seq 7 allreduce allreduce(count=2, dtype=float32, op=sum) algo=shm done (within the call)');
+  });
+
   it('capacity 0 records nothing', () => {
     const fr = new FlightRecorder(0);
     fr.start(0, 0, 1, 'x', '');
