@@ -125,8 +125,12 @@ export function allreduce(p2p: CollectiveP2P, buf: TypedArray, opts: AllreduceOp
 export function runAllreduce(
   p2p: CollectiveP2P, buf: TypedArray, src: TypedArray, dtype: DType, op: ReduceOp, algo: AllreduceAlgorithm, segmentBytes?: number,
 ): Promise<void> | undefined {
+  if (p2p.size === 1) { // the copy is the whole job (and avg over one rank is the value)
+    if (src !== buf) buf.set(src as never);
+    return undefined;
+  }
   const shared = p2p.shared;
-  if (algo === 'shm' && shared) { // (n = 1 has no team: the copy below is the whole job)
+  if (algo === 'shm' && shared) {
     const done = shared.exclusive(() => allreduceShared(shared, src, buf, dtype, op === 'avg' ? 'sum' : op));
     if (done) return op === 'avg' ? done.then(() => finishAvg(dtype, buf, p2p.size)) : done;
     if (op === 'avg') finishAvg(dtype, buf, p2p.size);

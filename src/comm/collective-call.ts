@@ -6,6 +6,7 @@ import * as log from '../diag/log.js';
 import type { Engine } from './engine.js';
 import { Request } from './request.js';
 import type { SharedCallHooks, SharedState } from './shared-group.js';
+import { performance } from 'node:perf_hooks';
 
 /** Largest user tag (MPI_TAG_UB): tags are non-negative int32. */
 export const TAG_UB = 0x7fff_ffff;

@@ -4,6 +4,7 @@ import { TcclError } from '../errors.js';
 import type { Transport, TransportSink } from '../transport.js';
 import { FrameKind, type FrameHeader } from '../wire/frame.js';
 import { Request, type Status } from './request.js';
+import { performance } from 'node:perf_hooks';
 
 /**
  * Spin only for messages this small: for large ones the wake-up is a small share of the

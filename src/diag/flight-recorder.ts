@@ -4,6 +4,7 @@
  * it was. Capacity from TCCL_FLIGHT_RECORDER (default 32; 0 disables).
  */
 import { describeCollective, type CollectiveDesc } from './desync.js';
+import { performance } from 'node:perf_hooks';
 
 export interface OpRecord {
   rank: number;

@@ -13,11 +13,16 @@ function parseLevel(value: string | undefined): DebugLevel {
 }
 
 let level: DebugLevel = parseLevel(process.env.TCCL_DEBUG);
+/** ORDER[level], kept with it: the collectives ask on every call. */
+let order = ORDER[level];
 let sink: (line: string) => void = (line) => process.stderr.write(line);
 
 /** Current level (read once from TCCL_DEBUG; tests may override). */
 export const debugLevel = (): DebugLevel => level;
-export const setDebugLevel = (l: DebugLevel | string): void => { level = parseLevel(l); };
+export const setDebugLevel = (l: DebugLevel | string): void => {
+  level = parseLevel(l);
+  order = ORDER[level];
+};
 /** Redirect log lines (tests); returns the previous sink. */
 export function setLogSink(next: (line: string) => void): (line: string) => void {
   const prev = sink;
@@ -25,8 +30,8 @@ export function setLogSink(next: (line: string) => void): (line: string) => void
   return prev;
 }
 
-export const infoEnabled = (): boolean => ORDER[level] >= ORDER.INFO;
-export const detailEnabled = (): boolean => ORDER[level] >= ORDER.DETAIL;
+export const infoEnabled = (): boolean => order >= ORDER.INFO;
+export const detailEnabled = (): boolean => order >= ORDER.DETAIL;
 
 function emit(tag: string, rank: number | undefined, message: string): void {
   const who = rank === undefined ? '' : ` rank ${rank}`;
@@ -34,11 +39,11 @@ function emit(tag: string, rank: number | undefined, message: string): void {
 }
 
 export function info(rank: number | undefined, message: string): void {
-  if (ORDER[level] >= ORDER.INFO) emit('INFO', rank, message);
+  if (order >= ORDER.INFO) emit('INFO', rank, message);
 }
 
 export function warn(rank: number | undefined, message: string): void {
-  if (ORDER[level] >= ORDER.WARN) emit('WARN', rank, message);
+  if (order >= ORDER.WARN) emit('WARN', rank, message);
 }
 
 /** Always printed (unless NONE): fatal diagnostics such as the flight recorder on a timeout. */

@@ -3,6 +3,7 @@ import type { Transport, TransportSink } from '../../src/transport.js';
 import { FrameParser } from '../../src/wire/parser.js';
 import { decodeHeader, encodeHeader, FrameKind, HEADER_BYTES, type FrameHeader } from '../../src/wire/frame.js';
 import type { Ring } from './ring.js';
+import { performance } from 'node:perf_hooks';
 
 /**
  * Bytes published at a time: the consumer starts copying chunk k out while the producer

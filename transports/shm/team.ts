@@ -1,5 +1,6 @@
 import type { SharedTeam } from '../../src/transport.js';
 import { TcclError } from '../../src/errors.js';
+import { performance } from 'node:perf_hooks';
 
 /**
  * The shared-memory team (src/transport.ts, SharedTeam) over one region per rank, in that
