@@ -12,7 +12,7 @@
  * k+1 completed.
  */
 import type { TypedArray } from '../dtype.js';
-import { overlaps } from '../kernels/view.js';
+import { isBlockAt, overlaps } from '../kernels/view.js';
 import type { SharedGroup } from './p2p.js';
 import { bytesAt, check, prefixSums } from './util.js';
 
@@ -29,10 +29,13 @@ export async function allgathervShared(g: SharedGroup, src: TypedArray, dst: Typ
   const displs = prefixSums(recvCounts);
   check(recvCounts.length === n, 'allgatherv: one count per rank');
   check(src.length === recvCounts[me] && dst.length >= displs[n], 'allgatherv: buffer lengths do not match the counts');
-  // Other ranks' pieces land in dst while later pieces of src are still to be copied in.
-  const own = bytesAt(overlaps(src, dst) ? (src.slice() as TypedArray) : src, 0, src.length);
+  // Other ranks' pieces land in dst while later pieces of src are still to be copied in: src
+  // overlapping dst is copied, unless it is exactly this rank's block (in place), which only
+  // this rank's own pieces are written to.
+  const inPlace = isBlockAt(src, dst, displs[me]);
+  const own = bytesAt(!inPlace && overlaps(src, dst) ? (src.slice() as TypedArray) : src, 0, src.length);
   const out = bytesAt(dst, 0, displs[n]);
-  out.set(own, displs[me] * es);
+  if (!inPlace) out.set(own, displs[me] * es);
   let maxBytes = 0;
   for (const c of recvCounts) maxBytes = Math.max(maxBytes, c * es);
   if (n === 1 || maxBytes === 0) return;

@@ -6,7 +6,7 @@
  */
 import type { DType, TypedArray } from '../dtype.js';
 import { finishAvg, validateOp, type ReduceOp } from '../kernels/reduce.js';
-import { ARRAY_CTORS } from '../kernels/view.js';
+import { ARRAY_CTORS, isBlockAt } from '../kernels/view.js';
 import type { CollectiveP2P } from './p2p.js';
 import { allgatherRing, allgathervRing } from './allgather-ring.js';
 import { allgatherRecursiveDoubling, allgathervRecursiveDoubling } from './allgather-recursive-doubling.js';
@@ -31,7 +31,7 @@ import { scatterLinear, scattervLinear } from './scatter.js';
 import {
   selectAllgather, selectAllreduce, selectAlltoall, selectBarrier, selectBroadcast, selectReduceScatter, type AlgorithmOption, type AllreduceAlgorithm,
 } from './select.js';
-import { check } from './util.js';
+import { allocLike, check } from './util.js';
 
 export type { CollectiveP2P } from './p2p.js';
 export type { ReduceOp } from '../kernels/reduce.js';
@@ -160,8 +160,16 @@ export async function reduceScatter(p2p: CollectiveP2P, src: TypedArray, dst: Ty
   const sumOp = op === 'avg' ? 'sum' : op;
   // (Shared collectives queue on exclusive() before any await, so every rank queues them in call order.)
   if (algo === 'shm' && shared) await shared.exclusive(() => reduceScatterShared(shared, src, dst, counts, dtype, sumOp));
-  else if (algo === 'ring') await reduceScatterRing(p2p, src, dst, counts, dtype, sumOp, opts.segmentBytes);
-  else await reduceScatterRecursiveHalving(p2p, src, dst, counts, dtype, sumOp);
+  else {
+    // In place (dst is this rank's block of src): the message algorithms write dst before
+    // they are done reading that block, so they reduce into a block-sized buffer (not a
+    // copy of all of src).
+    const own = p2p.size > 1 && isBlockAt(dst, src, counts.slice(0, p2p.rank).reduce((a, b) => a + b, 0));
+    const out = own ? allocLike(dst, dst.length) : dst;
+    if (algo === 'ring') await reduceScatterRing(p2p, src, out, counts, dtype, sumOp, opts.segmentBytes);
+    else await reduceScatterRecursiveHalving(p2p, src, out, counts, dtype, sumOp);
+    if (own) dst.set(out as never);
+  }
   if (op === 'avg') finishAvg(dtype, dst, p2p.size);
 }
 

@@ -3,9 +3,10 @@
  * no messages; every input byte is copied into shared memory once and read once by the rank
  * that reduces it. Per chunk:
  *   1. every rank copies piece c (up to E = slotBytes / n elements) of every block j except its
- *      own into its own slot at j × E, then sync;
+ *      own (in place, its own too) into its own slot at j × E, then sync;
  *   2. rank r reduces piece c of block r over all ranks, in rank order (rank r's own piece
- *      straight from src), into its dst. The order is fixed, so results are deterministic.
+ *      straight from src, or in place from its slot), into its dst. The order is fixed, so
+ *      results are deterministic.
  * Every rank works on every chunk, so the reduction is spread evenly even when blocks are
  * larger than the slot. (Only when the slot holds fewer than n elements does it fall back to
  * cutting the whole input into slot-sized chunks, where only the owners of the blocks in the
@@ -18,7 +19,7 @@
  */
 import type { DType, TypedArray } from '../dtype.js';
 import { getReducer, type ReduceOp, type Reducer } from '../kernels/reduce.js';
-import { overlaps } from '../kernels/view.js';
+import { isBlockAt, overlaps } from '../kernels/view.js';
 import type { SharedGroup } from './p2p.js';
 import { bytesAt, check, prefixSums } from './util.js';
 
@@ -33,8 +34,11 @@ export async function reduceScatterShared(
   const displs = prefixSums(recvCounts);
   check(recvCounts.length === n, 'reduceScatter: one count per rank');
   check(src.length === displs[n] && dst.length === recvCounts[me], 'reduceScatter: buffer lengths do not match the counts');
-  // dst is written while later chunks of src are still to be read.
-  if (overlaps(src, dst)) src = src.slice() as TypedArray;
+  // dst is written while later chunks of src are still to be read. In place (dst is exactly
+  // this rank's block of src), this rank's own piece goes through its slot like the others, so
+  // it is read there after dst overwrote it in src; any other overlap copies src.
+  const inPlace = isBlockAt(dst, src, displs[me]);
+  if (!inPlace && overlaps(src, dst)) src = src.slice() as TypedArray;
   if (n === 1) {
     dst.set(src as never);
     return;
@@ -57,14 +61,14 @@ export async function reduceScatterShared(
     const slot = g.slot(me, half);
     for (let j = 0; j < n; j++) {
       const len = Math.min(piece, recvCounts[j] - off);
-      if (j !== me && len > 0) slot.set(bytesAt(src, displs[j] + off, len), j * piece * es);
+      if ((j !== me || inPlace) && len > 0) slot.set(bytesAt(src, displs[j] + off, len), j * piece * es);
     }
     const wait = g.sync();
     if (wait) await wait;
     const len = Math.min(piece, recvCounts[me] - off);
     if (len <= 0) continue;
     const out = dst.subarray(off, off + len) as TypedArray;
-    const part = (r: number) => (r === me ? src.subarray(displs[me] + off, displs[me] + off + len) as TypedArray : view(r, half, me * piece, len));
+    const part = (r: number) => (r === me && !inPlace ? src.subarray(displs[me] + off, displs[me] + off + len) as TypedArray : view(r, half, me * piece, len));
     out.set(part(0) as never);
     for (let r = 1; r < n; r++) reduce(out, part(r));
   }

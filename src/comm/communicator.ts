@@ -3,7 +3,7 @@ import * as coll from '../collectives/index.js';
 import { dtypeOf, type DType, type TypedArray } from '../dtype.js';
 import { TcclError, invalidArgument } from '../errors.js';
 import { validateOp, type ReduceOp } from '../kernels/reduce.js';
-import { unaliased } from '../kernels/view.js';
+import { isBlockAt, unaliased } from '../kernels/view.js';
 import { CommunicatorBase } from './base.js';
 import type { Request } from './request.js';
 
@@ -107,7 +107,9 @@ export class Communicator extends CommunicatorBase {
       return { dtype, algorithm: coll.selectReduceScatter(src.byteLength, this.size, opts.algorithm, this.algorithmEnv, this.hasSharedMemory) };
     });
     return this.runCollective('reduceScatter', opts.timeoutMs, opts.signal, async (p2p) => {
-      await coll.reduceScatter(p2p, unaliased(src, dst), dst, { dtype: target.dtype, op, algorithm: target.algorithm });
+      // In place (dst is this rank's block of src) runs without a copy of src; other overlaps copy it.
+      const input = isBlockAt(dst, src, this.rank * dst.length) ? src : unaliased(src, dst);
+      await coll.reduceScatter(p2p, input, dst, { dtype: target.dtype, op, algorithm: target.algorithm });
       return dst;
     }, { count: dst.length, dtype: target.dtype, reduceOp: opName(op), algorithm: target.algorithm });
   }
@@ -126,7 +128,8 @@ export class Communicator extends CommunicatorBase {
       return coll.selectAllgather(dst.byteLength, this.size, opts.algorithm, this.algorithmEnv, this.hasSharedMemory);
     });
     return this.runCollective('allgather', opts.timeoutMs, opts.signal, async (p2p) => {
-      await coll.allgather(p2p, unaliased(src, dst), dst, { algorithm });
+      // In place (src is this rank's block of dst) runs without a copy of src; other overlaps copy it.
+      await coll.allgather(p2p, isBlockAt(src, dst, this.rank * src.length) ? src : unaliased(src, dst), dst, { algorithm });
       return dst;
     }, { count: src.length, dtype: dtypeOf(src, opts.dtype), algorithm });
   }
@@ -147,7 +150,8 @@ export class Communicator extends CommunicatorBase {
     return this.runCollective('allgatherv', opts.timeoutMs, opts.signal, async (p2p) => {
       // A longer dst is allowed (as MPI's recvbuf); the blocks fill its start.
       const filled = dst.subarray(0, sum(recvCounts)) as T;
-      await coll.allgatherv(p2p, unaliased(src, filled), filled, recvCounts, { algorithm });
+      const own = isBlockAt(src, filled, sum(recvCounts.slice(0, this.rank)));
+      await coll.allgatherv(p2p, own ? src : unaliased(src, filled), filled, recvCounts, { algorithm });
       return dst;
     }, { count: sum(recvCounts), dtype: dtypeOf(src, opts.dtype), algorithm });
   }

@@ -47,6 +47,16 @@ export function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
 }
 
 /**
+ * Is `part` exactly elements [at, at + part.length) of `whole`, in the same memory? The
+ * MPI_IN_PLACE layouts: an allgather whose src is this rank's block of dst, a reduce-scatter
+ * whose dst is this rank's block of src. The collectives run those without copying.
+ */
+export function isBlockAt(part: TypedArray, whole: TypedArray, at: number): boolean {
+  return part.buffer === whole.buffer && part.constructor === whole.constructor &&
+    part.byteOffset === whole.byteOffset + at * whole.BYTES_PER_ELEMENT && at + part.length <= whole.length;
+}
+
+/**
  * `src`, or a copy of it when it shares memory with `dst`: the algorithms read src while
  * writing dst, so an aliased call (alltoall(buf, buf), MPI_IN_PLACE-style layouts) would read
  * blocks already overwritten. Copying makes every such call correct.

@@ -49,6 +49,14 @@ export async function movementRound(comms: Communicator[], dtype: DType, count: 
   // allgather
   const agExpected = concat(dtype, comms.map((_, r) => mine(r, count)));
   await onAll(comms, async (c, r) => t.same(await c.allgather(mine(r, count), allocArray(dtype, count * size), o), agExpected, `${label} allgather r${r}`));
+  // in place (MPI_IN_PLACE, all_gather_into_tensor): src is this rank's block of dst
+  await onAll(comms, async (c, r) => {
+    const dst = allocArray(dtype, count * size);
+    dst.set(mine(r, count) as never, r * count);
+    const got = await c.allgather(dst.subarray(r * count, (r + 1) * count) as TypedArray, dst, o);
+    if (got !== dst) throw new Error(`${label} allgather in place returned another array`);
+    t.same(dst, agExpected, `${label} allgather in place r${r}`);
+  });
 
   // alltoall: block j of rank r's src goes to rank j
   const a2aSrc = comms.map((_, r) => mine(r, count * size, 2));
@@ -81,6 +89,13 @@ export async function movementRound(comms: Communicator[], dtype: DType, count: 
   const recvCounts = comms.map((_, k) => gvCount(count, k));
   const gvExp = concat(dtype, comms.map((_, k) => mine(k, recvCounts[k], 6)));
   await onAll(comms, async (c, r) => t.same(await c.allgatherv(mine(r, recvCounts[r], 6), allocArray(dtype, gvExp.length), recvCounts, o), gvExp, `${label} allgatherv r${r}`));
+  await onAll(comms, async (c, r) => {
+    const at = recvCounts.slice(0, r).reduce((a, b) => a + b, 0);
+    const dst = allocArray(dtype, gvExp.length);
+    dst.set(mine(r, recvCounts[r], 6) as never, at);
+    await c.allgatherv(dst.subarray(at, at + recvCounts[r]) as TypedArray, dst, recvCounts, o);
+    t.same(dst, gvExp, `${label} allgatherv in place r${r}`);
+  });
 
   // alltoallv with per-pair counts
   const sendCounts = (r: number) => comms.map((_, j) => vCount(count, r, j));
@@ -140,6 +155,14 @@ export async function reductionRound(comms: Communicator[], dtype: DType, op: Re
     const dst = allocArray(dtype, count);
     await c.reduceScatter(input(r, count * size).slice() as TypedArray, dst, o);
     t.same(dst, rsExp.subarray(r * count, (r + 1) * count) as TypedArray, `${L} reduceScatter r${r}`);
+  });
+  // in place (MPI_IN_PLACE, reduce_scatter_tensor into a view): dst is this rank's block of src
+  await onAll(comms, async (c, r) => {
+    const src = input(r, count * size).slice() as TypedArray;
+    const dst = src.subarray(r * count, (r + 1) * count) as TypedArray;
+    const got = await c.reduceScatter(src, dst, o);
+    if (got !== dst) throw new Error(`${L} reduceScatter in place returned another array`);
+    t.same(dst, rsExp.subarray(r * count, (r + 1) * count) as TypedArray, `${L} reduceScatter in place r${r}`);
   });
 
   // reduce: in place at root 0, into out at root size-1
