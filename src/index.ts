@@ -1,5 +1,5 @@
 export { init, initLocalWorld, type InitOptions, type TransportFactory, type TransportSetup } from './comm/init.js';
-export { Communicator, TAG_UB, DEFAULT_TIMEOUT_MS, type P2POptions, type SendRecvOptions, type CollectiveOptions, type ReductionCallOptions, type AllreduceCallOptions, type ReduceScatterCallOptions, type AlgorithmCallOptions, type RootCallOptions, type BroadcastCallOptions, type ReduceCallOptions } from './comm/communicator.js';
+export { Communicator, TAG_UB, DEFAULT_TIMEOUT_MS, type P2POptions, type SendRecvOptions, type CollectiveOptions, type ReductionCallOptions, type AllreduceCallOptions, type ReduceScatterCallOptions, type AlgorithmCallOptions, type AlltoallvCallOptions, type RootCallOptions, type BroadcastCallOptions, type ReduceCallOptions } from './comm/communicator.js';
 export { CommunicatorBase } from './comm/base.js';
 export type { ReduceOp } from './kernels/reduce.js';
 export { ANY_SOURCE, ANY_TAG } from './comm/engine.js';

@@ -16,6 +16,7 @@ import { allreduceRecursiveDoubling } from './allreduce-recursive-doubling.js';
 import { allreduceRabenseifner } from './allreduce-rabenseifner.js';
 import { allreduceShared } from './allreduce-shared.js';
 import { alltoallBruck } from './alltoall-bruck.js';
+import { alltoallShared, alltoallSharedPiece, alltoallvShared } from './alltoall-shared.js';
 import { alltoallPairwise, alltoallvPairwise } from './alltoall-pairwise.js';
 import { barrierDissemination } from './barrier-dissemination.js';
 import { barrierShared } from './barrier-shared.js';
@@ -29,7 +30,7 @@ import { reduceScatterRing } from './reduce-scatter-ring.js';
 import { reduceScatterShared } from './reduce-scatter-shared.js';
 import { scatterLinear, scattervLinear } from './scatter.js';
 import {
-  selectAllgather, selectAllreduce, selectAlltoall, selectBarrier, selectBroadcast, selectReduceScatter, type AlgorithmOption, type AllreduceAlgorithm,
+  selectAllgather, selectAllreduce, selectAlltoall, selectAlltoallv, selectBarrier, selectBroadcast, selectReduceScatter, type AlgorithmOption, type AllreduceAlgorithm,
 } from './select.js';
 import { allocLike, check } from './util.js';
 
@@ -40,7 +41,7 @@ export { SEGMENT_BYTES, MAX_MESSAGE_BYTES } from './util.js';
 export {
   allgatherRing, allgathervRing, allgatherRecursiveDoubling, allgathervRecursiveDoubling, allreduceRing,
   allreduceRecursiveDoubling, allreduceRabenseifner, alltoallBruck, alltoallPairwise, alltoallvPairwise,
-  barrierDissemination, broadcastBinomial, broadcastChain, gatherLinear, gathervLinear, reduceBinomial,
+  alltoallShared, alltoallvShared, barrierDissemination, broadcastBinomial, broadcastChain, gatherLinear, gathervLinear, reduceBinomial,
   reduceScatterRecursiveHalving, reduceScatterRing, scatterLinear, scattervLinear,
   allgatherShared, allgathervShared, barrierShared, broadcastShared, reduceScatterShared,
 };
@@ -70,10 +71,12 @@ export interface AllgatherOptions {
   segmentBytes?: number;
 }
 export interface AlltoallOptions {
-  /** 'pairwise' | 'bruck' | 'auto'. */
+  /** 'pairwise' | 'bruck' | 'shm' | 'auto'. */
   algorithm?: AlgorithmOption;
 }
 export interface AlltoallvOptions {
+  /** 'pairwise' | 'shm' | 'auto'. */
+  algorithm?: AlgorithmOption;
   /** Element offsets of each block (default: prefix sums of the counts). */
   sdispls?: readonly number[];
   rdispls?: readonly number[];
@@ -198,18 +201,27 @@ export async function allgatherv(
 /** Block j of src goes to rank j; block i of dst comes from rank i (equal blocks). */
 export async function alltoall(p2p: CollectiveP2P, src: TypedArray, dst: TypedArray, opts: AlltoallOptions = {}): Promise<void> {
   check(src.constructor === dst.constructor, 'alltoall: src and dst must be the same type');
-  const algo = selectAlltoall(src.byteLength / p2p.size, p2p.size, opts.algorithm);
-  if (algo === 'bruck') await alltoallBruck(p2p, src, dst);
+  const shared = p2p.shared;
+  const algo = selectAlltoall(src.byteLength / p2p.size, p2p.size, opts.algorithm, process.env, shared !== undefined);
+  // (A slot too small for one element per rank, n > 512 or so, cannot take the shared path.)
+  if (algo === 'shm' && shared && alltoallSharedPiece(shared, src.BYTES_PER_ELEMENT) > 0) await shared.exclusive(() => alltoallShared(shared, src, dst));
+  else if (algo === 'bruck') await alltoallBruck(p2p, src, dst);
   else await alltoallPairwise(p2p, src, dst);
 }
 
-/** All-to-all with per-peer counts (pairwise exchange). */
+/** All-to-all with per-peer counts: shared memory, or pairwise exchange. */
 export async function alltoallv(
   p2p: CollectiveP2P, src: TypedArray, sendCounts: readonly number[], dst: TypedArray, recvCounts: readonly number[],
   opts: AlltoallvOptions = {},
 ): Promise<void> {
   check(src.constructor === dst.constructor, 'alltoallv: src and dst must be the same type');
-  await alltoallvPairwise(p2p, src, sendCounts, dst, recvCounts, opts.sdispls, opts.rdispls);
+  const shared = p2p.shared;
+  const algo = selectAlltoallv(p2p.size, opts.algorithm, process.env, shared !== undefined);
+  if (algo === 'shm' && shared && alltoallSharedPiece(shared, src.BYTES_PER_ELEMENT) > 0) {
+    await shared.exclusive(() => alltoallvShared(shared, src, sendCounts, dst, recvCounts, opts.sdispls, opts.rdispls));
+  } else {
+    await alltoallvPairwise(p2p, src, sendCounts, dst, recvCounts, opts.sdispls, opts.rdispls);
+  }
 }
 
 /** In place: buf on every rank becomes the root's buf. */

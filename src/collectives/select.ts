@@ -13,7 +13,8 @@ import { isPow2 } from './util.js';
 export type AllreduceAlgorithm = 'ring' | 'rd' | 'rabenseifner' | 'shm';
 export type ReduceScatterAlgorithm = 'ring' | 'rh' | 'shm';
 export type AllgatherAlgorithm = 'ring' | 'rd' | 'shm';
-export type AlltoallAlgorithm = 'pairwise' | 'bruck';
+export type AlltoallAlgorithm = 'pairwise' | 'bruck' | 'shm';
+export type AlltoallvAlgorithm = 'pairwise' | 'shm';
 export type BroadcastAlgorithm = 'binomial' | 'chain' | 'shm';
 export type BarrierAlgorithm = 'dissemination' | 'shm';
 /** Anything an `algorithm` option may hold: a name (or alias) for that collective, or 'auto'. */
@@ -74,7 +75,8 @@ const REDUCE_SCATTER: Record<string, ReduceScatterAlgorithm> = {
   ring: 'ring', rh: 'rh', recursive_halving: 'rh', shm: 'shm', shared_memory: 'shm',
 };
 const ALLGATHER: Record<string, AllgatherAlgorithm> = { ring: 'ring', rd: 'rd', recursive_doubling: 'rd', shm: 'shm', shared_memory: 'shm' };
-const ALLTOALL: Record<string, AlltoallAlgorithm> = { pairwise: 'pairwise', bruck: 'bruck' };
+const ALLTOALL: Record<string, AlltoallAlgorithm> = { pairwise: 'pairwise', bruck: 'bruck', shm: 'shm', shared_memory: 'shm' };
+const ALLTOALLV: Record<string, AlltoallvAlgorithm> = { pairwise: 'pairwise', shm: 'shm', shared_memory: 'shm' };
 const BROADCAST: Record<string, BroadcastAlgorithm> = { binomial: 'binomial', chain: 'chain', shm: 'shm', shared_memory: 'shm' };
 const BARRIER: Record<string, BarrierAlgorithm> = { dissemination: 'dissemination', shm: 'shm', shared_memory: 'shm' };
 
@@ -126,10 +128,20 @@ export function selectAllgather(bytes: number, size: number, algorithm?: Algorit
 }
 
 /** `blockBytes`: what one rank sends to one peer. */
-export function selectAlltoall(blockBytes: number, size: number, algorithm?: AlgorithmOption, env: Env = process.env): AlltoallAlgorithm {
+export function selectAlltoall(blockBytes: number, size: number, algorithm?: AlgorithmOption, env: Env = process.env, shared = false): AlltoallAlgorithm {
   const o = override('alltoall', 'TCCL_ALGO_ALLTOALL', ALLTOALL, algorithm, env);
+  checkShared('alltoall', o, shared, size);
   if (o) return o;
+  if (shared) return 'shm';
   return blockBytes <= ALLTOALL_BRUCK_MAX_BLOCK_BYTES && size >= ALLTOALL_BRUCK_MIN_RANKS ? 'bruck' : 'pairwise';
+}
+
+/** alltoallv: shared memory when there is some, else pairwise exchange. */
+export function selectAlltoallv(size: number, algorithm?: AlgorithmOption, env: Env = process.env, shared = false): AlltoallvAlgorithm {
+  const o = override('alltoallv', 'TCCL_ALGO_ALLTOALLV', ALLTOALLV, algorithm, env);
+  checkShared('alltoallv', o, shared, size);
+  if (o) return o;
+  return shared ? 'shm' : 'pairwise';
 }
 
 /** `bytes`: the broadcast buffer. */

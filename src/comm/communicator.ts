@@ -37,6 +37,14 @@ export interface AlgorithmCallOptions extends CollectiveOptions {
   algorithm?: string;
   dtype?: DType;
 }
+export interface AlltoallvCallOptions extends CollectiveOptions {
+  dtype?: DType;
+  /** Element offset of each block in src / dst (default: prefix sums of the counts). */
+  sdispls?: readonly number[];
+  rdispls?: readonly number[];
+  /** 'pairwise' | 'shm' | 'auto' (env TCCL_ALGO_ALLTOALLV). */
+  algorithm?: string;
+}
 export interface RootCallOptions extends CollectiveOptions {
   /** Default 0. */
   root?: number;
@@ -163,37 +171,39 @@ export class Communicator extends CommunicatorBase {
   // ---- all-to-all ------------------------------------------------------------------------
 
   ialltoall<T extends TypedArray>(src: T, dst: T, opts: AlgorithmCallOptions = {}): Request<T> {
-    this.checked('alltoall', () => {
+    const algorithm = this.checked('alltoall', () => {
       dtypeOf(src, opts.dtype, 'alltoall src');
       sameType(dst, src, 'alltoall dst');
       if (src.length !== dst.length) throw invalidArgument(`alltoall src has ${src.length} elements and dst ${dst.length}; they must be equal`);
       if (src.length % this.size !== 0) throw invalidArgument(`alltoall buffers have ${src.length} elements, not divisible into ${this.size} equal blocks (use alltoallv)`);
-      coll.selectAlltoall(src.byteLength / this.size, this.size, opts.algorithm);
+      return coll.selectAlltoall(src.byteLength / this.size, this.size, opts.algorithm, this.algorithmEnv, this.hasSharedMemory);
     });
     return this.runCollective('alltoall', opts.timeoutMs, opts.signal, async (p2p) => {
-      await coll.alltoall(p2p, unaliased(src, dst), dst, { algorithm: opts.algorithm });
+      await coll.alltoall(p2p, unaliased(src, dst), dst, { algorithm });
       return dst;
-    }, { count: src.length, dtype: dtypeOf(src, opts.dtype), algorithm: () => coll.selectAlltoall(src.byteLength / this.size, this.size, opts.algorithm) });
+    }, { count: src.length, dtype: dtypeOf(src, opts.dtype), algorithm });
   }
   /** Block j of src goes to rank j; block i of dst comes from rank i. */
   async alltoall<T extends TypedArray>(src: T, dst: T, opts: AlgorithmCallOptions = {}): Promise<T> {
     return this.ialltoall(src, dst, opts);
   }
 
-  ialltoallv<T extends TypedArray>(src: T, sendCounts: readonly number[], dst: T, recvCounts: readonly number[], opts: CollectiveOptions & { dtype?: DType; sdispls?: readonly number[]; rdispls?: readonly number[] } = {}): Request<T> {
-    this.checked('alltoallv', () => {
+  ialltoallv<T extends TypedArray>(src: T, sendCounts: readonly number[], dst: T, recvCounts: readonly number[], opts: AlltoallvCallOptions = {}): Request<T> {
+    const algorithm = this.checked('alltoallv', () => {
       dtypeOf(src, opts.dtype, 'alltoallv src');
       sameType(dst, src, 'alltoallv dst');
       this.checkLayout(src.length, sendCounts, opts.sdispls, 'sendCounts', 'src');
       this.checkLayout(dst.length, recvCounts, opts.rdispls, 'recvCounts', 'dst');
+      if (sendCounts[this.rank] !== recvCounts[this.rank]) throw invalidArgument(`alltoallv sendCounts[${this.rank}] is ${sendCounts[this.rank]} but recvCounts[${this.rank}] is ${recvCounts[this.rank]}: the block a rank sends itself must match what it receives`);
+      return coll.selectAlltoallv(this.size, opts.algorithm, this.algorithmEnv, this.hasSharedMemory);
     });
     return this.runCollective('alltoallv', opts.timeoutMs, opts.signal, async (p2p) => {
-      await coll.alltoallv(p2p, unaliased(src, dst), sendCounts, dst, recvCounts, { sdispls: opts.sdispls, rdispls: opts.rdispls });
+      await coll.alltoallv(p2p, unaliased(src, dst), sendCounts, dst, recvCounts, { sdispls: opts.sdispls, rdispls: opts.rdispls, algorithm });
       return dst;
-    }, { dtype: dtypeOf(src, opts.dtype) });
+    }, { dtype: dtypeOf(src, opts.dtype), algorithm });
   }
   /** All-to-all with per-peer element counts (and optional displacements). */
-  async alltoallv<T extends TypedArray>(src: T, sendCounts: readonly number[], dst: T, recvCounts: readonly number[], opts: CollectiveOptions & { dtype?: DType; sdispls?: readonly number[]; rdispls?: readonly number[] } = {}): Promise<T> {
+  async alltoallv<T extends TypedArray>(src: T, sendCounts: readonly number[], dst: T, recvCounts: readonly number[], opts: AlltoallvCallOptions = {}): Promise<T> {
     return this.ialltoallv(src, sendCounts, dst, recvCounts, opts);
   }
 

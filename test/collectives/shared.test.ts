@@ -230,7 +230,7 @@ for (const transport of ['shm', 'threads'] as const) {
           c.ibarrier(),
           c.ireduceScatter(rsSrc[r], rsDst[r]),
           c.iallreduce(arBuf[r]),
-          c.ialltoall(a2aSrc[r], a2aDst[r]), // by messages, between shared ones
+          c.ialltoall(a2aSrc[r], a2aDst[r], { algorithm: 'pairwise' }), // by messages, between shared ones
           c.ibroadcast(bcast2[r], { root: 0 }), // by default: shm on 2 ranks, else binomial
           c.iallgatherv(gvSrc[r], gvDst[r], gvCounts),
           c.ibarrier(),
