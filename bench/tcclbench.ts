@@ -44,6 +44,8 @@ const print = (line: string) => { if (rank === 0) { progress?.clear(); console.l
 const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 const coll = options.collective;
 const reducing = REDUCING.has(coll);
+/** A barrier has one row (size 0), no in-place form and nothing to verify but its completion. */
+const isBarrier = coll === 'barrier';
 const root = ROOTED.has(coll) ? options.root : -1;
 if (ROOTED.has(coll) && options.root >= nranks) {
   process.stderr.write(`tcclbench: -r ${options.root} is not a rank of this ${nranks}-rank job\n`);
@@ -73,7 +75,7 @@ const progress = rank === 0
 
 const peers = await comm.allgatherObject({ pid: process.pid, host: hostname() });
 print(`# tcclbench ${coll}: tccl ${version}, transport ${transportName}, nranks ${nranks}`);
-print(`# minBytes ${options.minBytes} maxBytes ${options.maxBytes} step: ${options.stepFactor > 1 ? `${options.stepFactor}(factor)` : `${options.stepBytes}(bytes)`} warmup iters: ${options.warmup} iters: ${options.iters} validation: ${options.check} average: ${options.average}${options.iterBytes ? ` iter-bytes: ${options.iterBytes}` : ''}`);
+print(`# minBytes ${options.minBytes} maxBytes ${options.maxBytes} step: ${options.stepFactor > 1 ? `${options.stepFactor}(factor)` : `${options.stepBytes}(bytes)`} warmup iters: ${options.warmup} iters: ${options.iters} validation: ${options.check} average: ${options.average}${options.iterBytes ? ` iter-bytes: ${options.iterBytes}` : ''}${options.jitWarmup ? ` jit-warmup: ${options.jitWarmup}` : ''}`);
 print('#');
 for (const [r, p] of peers.entries()) print(`#  Rank ${String(r).padStart(2)} Pid ${String(p.pid).padStart(7)} on ${p.host}`);
 print('#');
@@ -119,7 +121,7 @@ async function runPlacement(bufs: StepBuffers, dtype: DType, op: ReduceOpName, b
   const { algbw, busbw } = bandwidth(coll, layout, nranks, meanMs / 1e3);
 
   let wrong: number | null = null;
-  for (let c = 0; c < options.check; c++) {
+  for (let c = 0; c < (isBarrier ? 0 : options.check); c++) {
     seed++;
     step.prepare(seed);
     await step.call();
@@ -143,14 +145,22 @@ for (const { dtype, op } of cases) {
   // One pair of buffers per dtype at the largest size, reused by every step (as nccl-tests).
   const elems = Math.floor(options.maxBytes / DTYPE_BYTES[dtype]);
   const bufs: StepBuffers = { send: allocArray(dtype, elems), recv: allocArray(dtype, elems) };
+  if (options.jitWarmup > 0) {
+    // Untimed and unchecked, out of place, at the smallest size: V8 optimizes the collective's
+    // path after ~10000 calls, so without this the first sizes of a short sweep time cold code.
+    const step = makeStep(comm, bufs, { coll, dtype, op, root: options.root, layout: layoutFor(coll, sizes[0], DTYPE_BYTES[dtype], nranks), inPlace: false, timeoutMs: options.timeoutMs });
+    step.prepare(0);
+    for (let i = 0; i < options.jitWarmup; i++) await step.call();
+  }
   for (const bytes of sizes) {
     progress?.step(`${bytes} B ${dtype}${reducing ? ` ${op}` : ''}`);
     const layout = layoutFor(coll, bytes, DTYPE_BYTES[dtype], nranks);
     const outOfPlace = await runPlacement(bufs, dtype, op, bytes, false);
-    // Every collective has an in-place column: tccl sends from a copy when buffers overlap
-    // (alltoall(buf, buf), sendrecv(buf, …, buf, …): MPI_IN_PLACE / Sendrecv_replace).
-    const inPlace = await runPlacement(bufs, dtype, op, bytes, true);
-    const row: SizeResult = { size: layout.sizeBytes, count: layout.paramCount, type: dtype, redop: reducing ? op : 'none', root, outOfPlace, inPlace };
+    // Every data collective has an in-place column: tccl sends from a copy when buffers overlap
+    // (alltoall(buf, buf), sendrecv(buf, …, buf, …): MPI_IN_PLACE / Sendrecv_replace). A
+    // barrier's is N/A.
+    const inPlace = isBarrier ? null : await runPlacement(bufs, dtype, op, bytes, true);
+    const row: SizeResult = { size: layout.sizeBytes, count: layout.paramCount, type: isBarrier ? 'none' : dtype, redop: reducing ? op : 'none', root, outOfPlace, inPlace };
     results.push(row);
     print(tableRow(row));
     progress?.advance(weightOf(bytes));
@@ -161,6 +171,7 @@ progress?.finish();
 const doc: BenchDocument = {
   tool: 'tcclbench', implementation: 'tccl', version, transport: transportName, collective: coll, nranks,
   iters: options.iters, warmup: options.warmup, check: options.check, average: options.average, iterBytes: options.iterBytes,
+  ...(options.jitWarmup ? { jitWarmup: options.jitWarmup } : {}),
   minBytes: options.minBytes, maxBytes: options.maxBytes, stepBytes: options.stepBytes, stepFactor: options.stepFactor,
   host: hostname(), date: new Date().toISOString(), results, avgBusbw: averageBusbw(results), wrong: totalWrong(results),
 };

@@ -4,6 +4,9 @@
  *   mpirun -n 4 --mca btl self,vader bench/build/mpibench allreduce -b 8 -e 64M -f 2 -J out.json
  * Data: rank r's element at global index i is built from fmix32(seed*0x9e3779b9 + r*0x632be5ab + i)
  * exactly as bench/tcclbench/data.ts does; reductions are exact, so results compare bit for bit.
+ * barrier (MPI_Barrier) moves no data: one row of size 0, in place N/A, #wrong N/A, as tcclbench.
+ * --jit-warmup N: N untimed out-of-place calls at the smallest size before the sweep (tcclbench
+ * needs them for V8's optimizing compiler; C needs none, but both series run the same calls).
  * Limits: MPI has no avg op and no float16/bfloat16; those are refused (exit 2).
  * Build: bench/mpi/build.sh (mpicc -O2).
  */
@@ -17,8 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
-enum coll { ALLREDUCE, REDUCE_SCATTER, ALLGATHER, ALLTOALL, BROADCAST, REDUCE, SENDRECV };
-static const char *coll_names[] = {"allreduce", "reduce_scatter", "allgather", "alltoall", "broadcast", "reduce", "sendrecv"};
+enum coll { ALLREDUCE, REDUCE_SCATTER, ALLGATHER, ALLTOALL, BROADCAST, REDUCE, SENDRECV, BARRIER };
+static const char *coll_names[] = {"allreduce", "reduce_scatter", "allgather", "alltoall", "broadcast", "reduce", "sendrecv", "barrier"};
+#define NCOLL 8
 enum dtype { F32, F64, I32, I8, U8, I64 };
 static const char *dtype_names[] = {"float32", "float64", "int32", "int8", "uint8", "int64"};
 static const int dtype_bytes[] = {4, 8, 4, 1, 1, 8};
@@ -31,6 +35,7 @@ static enum coll coll;
 static enum dtype dt = F32;
 static enum op rop = SUM;
 static int root = 0, iters = 20, warmup = 5, check = 1, average = 3;
+static long jit_warmup = 0;
 static size_t min_bytes = 32u << 20, max_bytes = 32u << 20, step_bytes = 1u << 20, step_factor = 1, iter_bytes = 0;
 static const char *json_path = NULL, *transport = "vader";
 static long dump = -1; /* --dump N: print rank's input and the expected reduction for seed 1, then exit (tests) */
@@ -172,6 +177,7 @@ static double bus_factor(void) {
   switch (coll) {
     case ALLREDUCE: return 2.0 * (nranks - 1) / nranks;
     case REDUCE_SCATTER: case ALLGATHER: case ALLTOALL: return (double)(nranks - 1) / nranks;
+    case BARRIER: return 0; /* moves no data: the time is the figure */
     default: return 1.0;
   }
 }
@@ -208,6 +214,7 @@ static void call(const struct layout *l, int in_place) {
       if (in_place) MPI_Sendrecv_replace(recvbuf, (int)l->send, t, next, 7, prev, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
       else MPI_Sendrecv(sendbuf, (int)l->send, t, next, 7, recvbuf, (int)l->recv, t, prev, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
       break;
+    case BARRIER: MPI_Barrier(MPI_COMM_WORLD); break;
   }
 }
 
@@ -254,6 +261,7 @@ static void expected(const struct layout *l, uint32_t seed, char *out) {
     case ALLTOALL: for (int j = 0; j < nranks; j++) fill_input(out + j * l->param * w, l->param, 0, seed, j, (size_t)rank * l->param); break;
     case BROADCAST: fill_input(out, l->recv, 0, seed, root, 0); break;
     case SENDRECV: fill_input(out, l->recv, 0, seed, prev, 0); break;
+    case BARRIER: break; /* nothing to check: a barrier is right when it returns on every rank */
   }
 }
 
@@ -307,9 +315,9 @@ static struct placement run_placement(size_t bytes, int in_place, double *times)
   p.median_us = t[1] * 1e6;
   p.algbw = t[0] > 0 ? (double)l.alg_bytes / 1e9 / t[0] : 0;
   p.busbw = p.algbw * bus_factor();
-  p.wrong = check ? 0 : -1;
+  p.wrong = check && coll != BARRIER ? 0 : -1;
   p.iters = n_iters;
-  for (int c = 0; c < check; c++) {
+  for (int c = 0; c < (coll == BARRIER ? 0 : check); c++) {
     uint32_t seed = ++check_seed;
     char *res = prepare(&l, in_place, seed, &rc);
     call(&l, in_place);
@@ -347,8 +355,8 @@ static int lookup(const char *s, const char **names, int n) {
 }
 
 static void usage_exit(const char *msg) {
-  if (rank == 0) fprintf(stderr, "mpibench: %s\nUsage: mpirun -n N mpibench <%s|%s|%s|%s|%s|%s|%s> [-b S] [-e S] [-i S] [-f F] [-n N] [-w N] [-c N] [-d T] [-o OP] [-r R] [-a 0-3] [-J FILE] [--transport LABEL]\n",
-                         msg, coll_names[0], coll_names[1], coll_names[2], coll_names[3], coll_names[4], coll_names[5], coll_names[6]);
+  if (rank == 0) fprintf(stderr, "mpibench: %s\nUsage: mpirun -n N mpibench <%s|%s|%s|%s|%s|%s|%s|%s> [-b S] [-e S] [-i S] [-f F] [-n N] [-w N] [-c N] [-d T] [-o OP] [-r R] [-a 0-3] [-J FILE] [--iter-bytes S] [--jit-warmup N] [--transport LABEL]\n",
+                         msg, coll_names[0], coll_names[1], coll_names[2], coll_names[3], coll_names[4], coll_names[5], coll_names[6], coll_names[7]);
   fflush(stdout); /* buffered lines written after MPI_Finalize can be lost by mpirun */
   MPI_Finalize();
   exit(2);
@@ -358,7 +366,7 @@ static void parse(int argc, char **argv) {
   static struct option longopts[] = {
     {"minbytes", 1, 0, 'b'}, {"maxbytes", 1, 0, 'e'}, {"stepbytes", 1, 0, 'i'}, {"stepfactor", 1, 0, 'f'},
     {"iters", 1, 0, 'n'}, {"warmup_iters", 1, 0, 'w'}, {"check", 1, 0, 'c'}, {"datatype", 1, 0, 'd'},
-    {"op", 1, 0, 'o'}, {"root", 1, 0, 'r'}, {"average", 1, 0, 'a'}, {"json", 1, 0, 'J'}, {"transport", 1, 0, 't'}, {"dump", 1, 0, 'D'}, {"iter-bytes", 1, 0, 'I'}, {0, 0, 0, 0}};
+    {"op", 1, 0, 'o'}, {"root", 1, 0, 'r'}, {"average", 1, 0, 'a'}, {"json", 1, 0, 'J'}, {"transport", 1, 0, 't'}, {"dump", 1, 0, 'D'}, {"iter-bytes", 1, 0, 'I'}, {"jit-warmup", 1, 0, 'W'}, {0, 0, 0, 0}};
   int c;
   double s;
   while ((c = getopt_long(argc, argv, "b:e:i:f:n:w:c:d:o:r:a:J:t:", longopts, NULL)) != -1) {
@@ -389,16 +397,23 @@ static void parse(int argc, char **argv) {
       case 't': transport = optarg; break;
       case 'D': dump = atol(optarg); break;
       case 'I': if ((s = parse_size(optarg)) < 0) usage_exit("bad --iter-bytes"); iter_bytes = (size_t)s; break;
+      case 'W': {
+        char *end;
+        jit_warmup = strtol(optarg, &end, 10);
+        if (!*optarg || *end || jit_warmup < 0 || optarg[0] == '-' || optarg[0] == '+') usage_exit("--jit-warmup must be an integer >= 0");
+        break;
+      }
       default: usage_exit("unknown option");
     }
   }
   if (optind >= argc) usage_exit("missing the collective");
-  int k = lookup(argv[optind], coll_names, 7);
+  int k = lookup(argv[optind], coll_names, NCOLL);
   if (k < 0) usage_exit("unknown collective");
   coll = (enum coll)k;
   if (rooted() && (root < 0 || root >= nranks)) usage_exit("-r is not a rank of this job");
   if (reducing() && rop >= BAND && (dt == F32 || dt == F64)) usage_exit("band/bor/bxor need an integer datatype");
   if (max_bytes < min_bytes) usage_exit("-e is smaller than -b");
+  if (coll == BARRIER) { min_bytes = max_bytes = 0; dt = F32; } /* one size-0 row whatever -b/-e/-d say */
 }
 
 /* ---- main ------------------------------------------------------------------------------- */
@@ -411,12 +426,14 @@ static void print_time(double us) {
   else printf("  %7.2f", us);
 }
 static void print_placement(const struct placement *p) {
+  if (!p) { printf("  %7s  %6s  %6s  %6s", "N/A", "N/A", "N/A", "N/A"); return; } /* no in-place form (barrier) */
   print_time(p->time_us);
   printf("  %6.2f  %6.2f", p->algbw, p->busbw);
   if (p->wrong < 0) printf("  %6s", "N/A"); else printf("  %6ld", p->wrong);
 }
 
 static void json_placement(FILE *f, const struct placement *p) {
+  if (!p) { fprintf(f, "null"); return; }
   fprintf(f, "{\"timeUs\": %.17g, \"medianUs\": %.17g, \"algbw\": %.17g, \"busbw\": %.17g, \"iters\": %d, \"wrong\": ", p->time_us, p->median_us, p->algbw, p->busbw, p->iters);
   if (p->wrong < 0) fprintf(f, "null}"); else fprintf(f, "%ld}", p->wrong);
 }
@@ -472,10 +489,11 @@ int main(int argc, char **argv) {
     else printf("# minBytes %zu maxBytes %zu step: %zu(bytes)", min_bytes, max_bytes, step_bytes);
     printf(" warmup iters: %d iters: %d validation: %d average: %s", warmup, iters, check, average_names[average]);
     if (iter_bytes) printf(" iter-bytes: %zu", iter_bytes);
+    if (jit_warmup) printf(" jit-warmup: %ld", jit_warmup);
     printf("\n#\n");
     for (int r = 0; r < nranks && r < 4096; r++) printf("#  Rank %2d Pid %7d on %s\n", r, pids[r], host);
     printf("#\n");
-    printf("# %10s  %12s  %8s  %6s  %6s  %-31s  %-31s\n", "", "", "", "", "", "             out-of-place", "           in-place");
+    printf("# %10s  %12s  %8s  %6s  %6s  %-31s  %-31s\n", "", "", "", "", "", "           out-of-place", "           in-place");
     printf("# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s  %6s  %7s  %6s  %6s  %6s\n", "size", "count", "type", "redop", "root", "time", "algbw", "busbw", "#wrong", "time", "algbw", "busbw", "#wrong");
     printf("# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s  %6s  %7s  %6s  %6s  %6s\n", "(B)", "(elements)", "", "", "", "(us)", "(GB/s)", "(GB/s)", "", "(us)", "(GB/s)", "(GB/s)", "");
     fflush(stdout);
@@ -485,25 +503,35 @@ int main(int argc, char **argv) {
   size_t nrows = 0, cap = 0;
   long total_wrong = 0;
   double bw_sum = 0;
+  const int in_col = coll != BARRIER; /* a barrier has no in-place form: its column is N/A */
+  const char *type_col = coll == BARRIER ? "none" : dtype_names[dt];
+  if (jit_warmup > 0) {
+    /* tcclbench's --jit-warmup: untimed, unchecked, out of place, at the smallest size */
+    struct layout l = layout_for(min_bytes);
+    size_t rc;
+    prepare(&l, 0, 0, &rc);
+    for (long i = 0; i < jit_warmup; i++) call(&l, 0);
+  }
   for (size_t size = min_bytes; size <= max_bytes; size = step_factor > 1 ? size * step_factor : size + step_bytes) {
     struct layout l = layout_for(size);
-    struct row r = {l.size_bytes, l.param, run_placement(size, 0, times), run_placement(size, 1, times)};
+    struct row r = {l.size_bytes, l.param, run_placement(size, 0, times), {0, 0, 0, 0, -1, 0}};
+    if (in_col) r.in = run_placement(size, 1, times);
     if (nrows == cap) { cap = cap ? 2 * cap : 64; rows = realloc(rows, cap * sizeof *rows); }
     rows[nrows++] = r;
     if (r.out.wrong > 0) total_wrong += r.out.wrong;
     if (r.in.wrong > 0) total_wrong += r.in.wrong;
-    bw_sum += r.out.busbw + r.in.busbw;
+    bw_sum += r.out.busbw + (in_col ? r.in.busbw : 0);
     if (rank == 0) {
-      printf("  %10zu  %12zu  %8s  %6s  %6d", r.size, r.count, dtype_names[dt], redop, root_col);
+      printf("  %10zu  %12zu  %8s  %6s  %6d", r.size, r.count, type_col, redop, root_col);
       print_placement(&r.out);
-      print_placement(&r.in);
+      print_placement(in_col ? &r.in : NULL);
       printf("\n");
       fflush(stdout);
     }
     if (step_factor == 1 && step_bytes == 0) break;
     if (step_factor > 1 && size == 0) break;
   }
-  double avg_bw = nrows ? bw_sum / (2.0 * nrows) : 0;
+  double avg_bw = nrows ? bw_sum / ((in_col ? 2.0 : 1.0) * nrows) : 0;
   if (rank == 0) {
     printf("# Out of bounds values : %ld %s\n# Avg bus bandwidth    : %g\n#\n", total_wrong, total_wrong ? "FAILED" : "OK", avg_bw);
     if (json_path) {
@@ -514,16 +542,17 @@ int main(int argc, char **argv) {
       strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
       fprintf(f, "{\n \"tool\": \"mpibench\",\n \"implementation\": \"openmpi\",\n \"version\": \"%s\",\n \"transport\": \"%s\",\n", version, transport);
       fprintf(f, " \"collective\": \"%s\",\n \"nranks\": %d,\n \"iters\": %d,\n \"warmup\": %d,\n \"check\": %d,\n \"average\": \"%s\",\n \"iterBytes\": %zu,\n", coll_names[coll], nranks, iters, warmup, check, average_names[average], iter_bytes);
+      if (jit_warmup) fprintf(f, " \"jitWarmup\": %ld,\n", jit_warmup);
       fprintf(f, " \"minBytes\": %zu,\n \"maxBytes\": %zu,\n \"stepBytes\": %zu,\n \"stepFactor\": %zu,\n \"host\": \"%s\",\n \"date\": \"%s\",\n \"results\": [\n", min_bytes, max_bytes, step_bytes, step_factor, host, date);
       for (size_t i = 0; i < nrows; i++) {
-        fprintf(f, "  {\"size\": %zu, \"count\": %zu, \"type\": \"%s\", \"redop\": \"%s\", \"root\": %d, \"outOfPlace\": ", rows[i].size, rows[i].count, dtype_names[dt], redop, root_col);
+        fprintf(f, "  {\"size\": %zu, \"count\": %zu, \"type\": \"%s\", \"redop\": \"%s\", \"root\": %d, \"outOfPlace\": ", rows[i].size, rows[i].count, type_col, redop, root_col);
         json_placement(f, &rows[i].out);
         fprintf(f, ", \"inPlace\": ");
-        json_placement(f, &rows[i].in);
+        json_placement(f, in_col ? &rows[i].in : NULL);
         fprintf(f, "}%s\n", i + 1 < nrows ? "," : "");
       }
       fprintf(f, " ],\n \"avgBusbw\": %.17g,\n \"wrong\": ", avg_bw);
-      if (check) fprintf(f, "%ld\n}\n", total_wrong); else fprintf(f, "null\n}\n");
+      if (check && coll != BARRIER) fprintf(f, "%ld\n}\n", total_wrong); else fprintf(f, "null\n}\n");
       fclose(f);
     }
   }

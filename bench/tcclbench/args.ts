@@ -8,7 +8,7 @@ import { TcclError } from '../../src/errors.js';
 import type { DType } from '../../src/dtype.js';
 import type { ReduceOpName } from '../../src/kernels/reduce.js';
 
-export const COLLECTIVES = ['allreduce', 'reduce_scatter', 'allgather', 'alltoall', 'broadcast', 'reduce', 'sendrecv'] as const;
+export const COLLECTIVES = ['allreduce', 'reduce_scatter', 'allgather', 'alltoall', 'broadcast', 'reduce', 'sendrecv', 'barrier'] as const;
 export type CollectiveName = (typeof COLLECTIVES)[number];
 
 export const BENCH_DTYPES: readonly DType[] = ['float32', 'float64', 'int32', 'int8', 'uint8', 'int64', 'float16', 'bfloat16'];
@@ -46,6 +46,11 @@ export interface BenchOptions {
   iterBytes: number;
   /** Run in place even where tccl has no in-place form (alltoall, sendrecv). */
   forceInPlace: boolean;
+  /**
+   * Untimed, unchecked out-of-place calls at the sweep's smallest size before each sweep (0 = none,
+   * nccl-tests' behaviour): V8 optimizes a hot path only after ~10000 calls, more than -w gives.
+   */
+  jitWarmup: number;
   /** Hidden: corrupt a verified result to prove the check (see inject.ts). */
   inject?: string;
 }
@@ -60,6 +65,7 @@ export class BenchUsageError extends TcclError {
 export const BENCH_USAGE = `Usage: tcclrun -n N bench/tcclbench.ts <collective> [options]
 
 Collectives: ${COLLECTIVES.join(', ')}
+  (barrier moves no data: one row of size 0 whatever -b/-e/-d say, no in-place column, #wrong N/A)
 
 Options (nccl-tests' names and defaults):
   -b, --minbytes SIZE      smallest message, e.g. 8, 64K, 1M (default 32M)
@@ -78,6 +84,9 @@ Options (nccl-tests' names and defaults):
   -T, --timeout S          seconds one collective may take before it fails (default 300)
   --iter-bytes SIZE        not in nccl-tests: per size run min(-n, SIZE / size) iterations (at
                            least 3) and min(-w, SIZE / size) warm-ups (at least 1); 0 = off
+  --jit-warmup N           not in nccl-tests: N untimed, unchecked out-of-place calls at the
+                           smallest size before the sweep, so V8's optimizing compiler (after
+                           ~10000 calls) has run before anything is timed (default 0)
   --progress / --no-progress   force the progress bar on stderr on or off
   -h, --help
 `;
@@ -91,6 +100,7 @@ const VALUE_FLAGS: Record<string, string> = {
   '-c': 'check', '--check': 'check', '-d': 'datatype', '--datatype': 'datatype', '-o': 'op', '--op': 'op',
   '-r': 'root', '--root': 'root', '-a': 'average', '--average': 'average', '-t': 'transport', '--transport': 'transport',
   '-J': 'json', '--json': 'json', '-T': 'timeout', '--timeout': 'timeout', '--inject': 'inject', '--iter-bytes': 'iterbytes',
+  '--jit-warmup': 'jitwarmup',
 };
 
 /** "8", "64K", "1M", "1.5G" -> bytes (binary units, as nccl-tests). */
@@ -173,16 +183,19 @@ export function parseBenchArgs(argv: readonly string[]): ParsedBenchArgs {
   const timeoutS = values.timeout === undefined ? undefined : Number(values.timeout);
   if (timeoutS !== undefined && !(timeoutS > 0)) throw new BenchUsageError(`-T must be a positive number of seconds, got "${values.timeout}"`);
   const transport = values.transport;
+  const dtypes = parseDtypes(values.datatype ?? 'float32'); // checked for a barrier too
   if (transport !== undefined && !/^[a-z]+$/.test(transport)) throw new BenchUsageError(`bad transport name "${transport}"`);
   return {
     kind: 'run',
     options: {
       collective: canonical as CollectiveName,
-      minBytes, maxBytes, stepBytes, stepFactor,
+      // A barrier moves no data: one size-0 row whatever -b/-e say (they are still checked).
+      ...(canonical === 'barrier' ? { minBytes: 0, maxBytes: 0 } : { minBytes, maxBytes }),
+      stepBytes, stepFactor,
       iters: parseInteger(values.iters ?? '20', '-n', 1),
       warmup: parseInteger(values.warmup ?? '5', '-w', 0),
       check: parseInteger(values.check ?? '1', '-c', 0),
-      dtypes: parseDtypes(values.datatype ?? 'float32'),
+      dtypes: canonical === 'barrier' ? ['float32'] : dtypes, // a barrier has no data type: one row
       ops: parseOps(values.op ?? 'sum'),
       root: parseInteger(values.root ?? '0', '-r', 0),
       average: parseAverage(values.average ?? '3'),
@@ -192,6 +205,7 @@ export function parseBenchArgs(argv: readonly string[]): ParsedBenchArgs {
       progress,
       forceInPlace,
       iterBytes: parseSize(values.iterbytes ?? '0', '--iter-bytes'),
+      jitWarmup: parseInteger(values.jitwarmup ?? '0', '--jit-warmup', 0),
       inject: values.inject,
     },
   };
@@ -210,6 +224,7 @@ export function sweepSizes(o: Pick<BenchOptions, 'minBytes' | 'maxBytes' | 'step
   for (let s = o.minBytes; s <= o.maxBytes; s = o.stepFactor > 1 ? s * o.stepFactor : s + o.stepBytes) {
     sizes.push(s);
     if (o.stepFactor === 1 && o.stepBytes === 0) break;
+    if (o.stepFactor > 1 && s === 0) break; // a barrier's size 0 (mpibench.c has the same guard)
   }
   return sizes;
 }

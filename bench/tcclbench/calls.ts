@@ -137,6 +137,17 @@ export function makeStep(comm: Communicator, bufs: StepBuffers, s: StepSpec): St
         expected: (seed) => input(seed, root, 0, recvCount),
       };
     }
+    case 'barrier': {
+      // No data, nothing to check: a barrier is right when it returns on every rank (the
+      // timed loop and the combine after it need every rank's calls to complete).
+      const opts = { timeoutMs: s.timeoutMs };
+      return {
+        call: () => comm.barrier(opts),
+        prepare: () => {},
+        result: () => undefined,
+        expected: () => undefined,
+      };
+    }
     case 'sendrecv': {
       const src = inPlace ? whole : send;
       const dst = inPlace ? whole : recv;

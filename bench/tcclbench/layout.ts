@@ -29,6 +29,7 @@ export function busFactor(coll: CollectiveName, nranks: number): number {
     case 'allreduce': return (2 * (nranks - 1)) / nranks;
     case 'reduce_scatter': case 'allgather': case 'alltoall': return (nranks - 1) / nranks;
     case 'broadcast': case 'reduce': case 'sendrecv': return 1;
+    case 'barrier': return 0; // moves no data: algbw and busbw are 0, the time is the figure
   }
 }
 

@@ -24,7 +24,7 @@ export interface SizeResult {
   redop: string;
   root: number;
   outOfPlace: PlacementResult;
-  /** null where the implementation has no in-place form (tccl: alltoall, sendrecv). */
+  /** null where the call has no in-place form (barrier). */
   inPlace: PlacementResult | null;
 }
 
@@ -43,6 +43,8 @@ export interface BenchDocument {
   average: string;
   /** --iter-bytes (0 = off). */
   iterBytes: number;
+  /** --jit-warmup: untimed out-of-place calls at the smallest size before the sweep; absent when 0. */
+  jitWarmup?: number;
   minBytes: number;
   maxBytes: number;
   stepBytes: number;

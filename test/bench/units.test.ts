@@ -28,6 +28,21 @@ describe('flags', () => {
     expect(parseBenchArgs(['-h']).kind).toBe('help');
   });
 
+  it('--jit-warmup: 0 unless given (nccl-tests semantics), any integer >= 0', () => {
+    expect(run(['allreduce']).jitWarmup).toBe(0);
+    expect(run(['allreduce', '--jit-warmup', '20000']).jitWarmup).toBe(20000);
+    expect(run(['allreduce', '--jit-warmup=0']).jitWarmup).toBe(0);
+  });
+
+  it('barrier: one size-0 row whatever -b/-e/-d say (still checked)', () => {
+    const o = run(['barrier', '-b', '8', '-e', '1M', '-f', '2', '-d', 'all']);
+    expect(o).toMatchObject({ collective: 'barrier', minBytes: 0, maxBytes: 0, dtypes: ['float32'] });
+    expect(sweepSizes(o)).toEqual([0]);
+    expect(sweepSizes(run(['barrier']))).toEqual([0]);
+    expect(() => parseBenchArgs(['barrier', '-d', 'float128'])).toThrow(/unknown datatype/);
+    expect(() => parseBenchArgs(['barrier', '-b', '2M', '-e', '1M'])).toThrow(/smaller than -b/);
+  });
+
   it('refuses what it cannot run, naming the flag', () => {
     const bad: [string[], RegExp][] = [
       [[], /missing the collective/],
@@ -40,6 +55,9 @@ describe('flags', () => {
       [['allreduce', '-q', '1'], /unknown option/],
       [['allreduce', '-n'], /needs a value/],
       [['allreduce', 'allgather'], /unexpected argument/],
+      [['allreduce', '--jit-warmup', '1x'], /--jit-warmup must be an integer >= 0, got "1x"/],
+      [['allreduce', '--jit-warmup', '-1'], /--jit-warmup must be an integer >= 0, got "-1"/],
+      [['allreduce', '--jit-warmup'], /--jit-warmup needs a value/],
     ];
     for (const [argv, msg] of bad) {
       const e = (() => { try { parseBenchArgs(argv); } catch (err) { return err; } return undefined; })();
@@ -72,6 +90,7 @@ describe("nccl-tests' accounting", () => {
     expect(busFactor('allreduce', 4)).toBe(1.5);
     for (const c of ['reduce_scatter', 'allgather', 'alltoall'] as const) expect(busFactor(c, 4)).toBe(0.75);
     for (const c of ['broadcast', 'reduce', 'sendrecv'] as const) expect(busFactor(c, 4)).toBe(1);
+    expect(busFactor('barrier', 4)).toBe(0);
   });
 
   it('counts and the size column as getCollByteCount', () => {
@@ -81,6 +100,8 @@ describe("nccl-tests' accounting", () => {
     expect(layoutFor('allgather', 1024, 4, 3)).toEqual({ sendCount: 85, recvCount: 255, paramCount: 85, sizeBytes: 1020, algBytes: 1020 });
     expect(layoutFor('alltoall', 1024, 4, 3)).toEqual({ sendCount: 255, recvCount: 255, paramCount: 85, sizeBytes: 1020, algBytes: 1020 });
     expect(layoutFor('sendrecv', 8, 4, 2)).toMatchObject({ paramCount: 2, sizeBytes: 8 });
+    expect(layoutFor('barrier', 0, 4, 3)).toEqual({ sendCount: 0, recvCount: 0, paramCount: 0, sizeBytes: 0, algBytes: 0 });
+    expect(bandwidth('barrier', layoutFor('barrier', 0, 4, 3), 3, 1e-6)).toEqual({ algbw: 0, busbw: 0 });
     const { algbw, busbw } = bandwidth('allreduce', layoutFor('allreduce', 1e6, 1, 4), 4, 1e-3);
     expect(algbw).toBeCloseTo(1, 12);
     expect(busbw).toBeCloseTo(1.5, 12);
@@ -160,6 +181,9 @@ describe('table', () => {
     const p = { timeUs: 40.5, medianUs: 40, algbw: 0.0002, busbw: 0.0003, wrong: 0, iters: 20 };
     const row = tableRow({ size: 8, count: 2, type: 'float32', redop: 'sum', root: -1, outOfPlace: p, inPlace: { ...p, wrong: null } });
     expect(row.trim().split(/\s+/)).toEqual(['8', '2', 'float32', 'sum', '-1', '40.50', '0.00', '0.00', '0', '40.50', '0.00', '0.00', 'N/A']);
+    // No in-place form (barrier): every in-place column N/A.
+    const barrierRow = tableRow({ size: 0, count: 0, type: 'none', redop: 'none', root: -1, outOfPlace: { ...p, algbw: 0, busbw: 0, wrong: null }, inPlace: null });
+    expect(barrierRow.trim().split(/\s+/)).toEqual(['0', '0', 'none', 'none', '-1', '40.50', '0.00', '0.00', 'N/A', 'N/A', 'N/A', 'N/A', 'N/A']);
     expect(tableHeader()[1]).toMatch(/size\s+count\s+type\s+redop\s+root\s+time\s+algbw\s+busbw\s+#wrong\s+time\s+algbw\s+busbw\s+#wrong/);
   });
 });
