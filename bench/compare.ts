@@ -3,7 +3,7 @@
 // (shared memory) and self,tcp, alternating, at each rank count. Prints busbw and the ratio
 // per size, checks #wrong = 0 everywhere, writes JSON, a markdown table and an SVG plot.
 //   npm run bench:compare [-- --ranks 2,4 -b 8 -e 64M --transports tcp,shm,webrtc --mpi vader,tcp
-//                            --collectives allreduce -n 200 -w 100 --iter-bytes 64M --max-for webrtc=4M
+//                            --collectives allreduce -n 200 -w 100 --jit-warmup 20000 --iter-bytes 64M --max-for webrtc=4M
 //                            --rounds 1 --out bench/out/compare]
 // --iter-bytes trims iterations of large messages alike for every series (at least 3 timed);
 // --max-for caps the sweep of a slow transport ("none": no cap; webrtc was ~0.02 GB/s here and its 64 MiB sweep
@@ -37,6 +37,10 @@ const maxBytes = parseSize(flag(['-e', '--max'], '64M'), '-e');
 // an 8 B shm allreduce measured ~100 us against ~2 us warm); --iter-bytes trims large sizes.
 const iters = flag(['-n', '--iters'], '200');
 const warmup = flag(['-w', '--warmup'], '100');
+// Before each sweep, 20000 untimed calls at the smallest size, in every series (mpibench makes
+// them too): V8 optimizes tccl's collective path only after ~10000 calls, so -w 100 alone left
+// the first sizes partly cold (8 B shm allreduce ~2.6 us against ~0.9 us warm). 0 turns it off.
+const jitWarmup = flag(['--jit-warmup'], '20000');
 const iterBytes = flag(['--iter-bytes'], '64M');
 const rounds = Number(flag(['--rounds'], '1'));
 /** transport -> largest size swept for it. */
@@ -54,6 +58,7 @@ const runTimeoutS = Number(flag(['--run-timeout'], '300'));
 // A run that failed before writing its results is tried again this many times; every failure is reported.
 const retries = Number(flag(['--retries'], '1'));
 for (const c of collectives) if (!(COLLECTIVES as readonly string[]).includes(c)) throw new Error(`unknown collective ${c} (expected ${COLLECTIVES.join(', ')})`);
+if (!/^\d+$/.test(jitWarmup)) throw new Error(`--jit-warmup takes a number of calls >= 0, got ${jitWarmup}`);
 if (ranks.some((n) => !(n >= 1))) throw new Error('--ranks takes a list of rank counts, e.g. 2,4');
 mkdirSync(outDir, { recursive: true });
 const log = (msg: string) => process.stderr.write(`[compare ${elapsed().toFixed(0).padStart(4)} s] ${msg}\n`);
@@ -86,7 +91,7 @@ function runBench(cmd: string, args: string[], jsonPath: string, logPath: string
   });
 }
 
-const benchFlags = (coll: string, max = maxBytes) => [coll, '-b', String(minBytes), '-e', String(max), '-f', '2', '-n', iters, '-w', warmup, '-c', '1', '-d', 'float32', '-o', 'sum', '--iter-bytes', iterBytes];
+const benchFlags = (coll: string, max = maxBytes) => [coll, '-b', String(minBytes), '-e', String(max), '-f', '2', '-n', iters, '-w', warmup, '-c', '1', '-d', 'float32', '-o', 'sum', '--iter-bytes', iterBytes, '--jit-warmup', jitWarmup];
 
 /** A series: how to run the benchmark on n ranks with these tcclbench / mpibench flags. */
 interface Series { name: string; kind: 'tccl' | 'mpi'; transport: string; args: (n: number, flags: string[]) => [string, string[]] }
@@ -208,7 +213,7 @@ const md: string[] = [];
 const summary: Record<string, unknown>[] = [];
 const lines: string[] = [];
 const out = (l = '') => { lines.push(l); console.log(l); };
-out(`# bench:compare: ${collectives.join(', ')}, float32 sum, ${sizeLabel(minBytes)}..${sizeLabel(maxBytes)} B, -n ${iters} -w ${warmup} -c 1 --iter-bytes ${iterBytes}, ${rounds} round(s), busbw from the per-iteration ${stat}, out-of-place`);
+out(`# bench:compare: ${collectives.join(', ')}, float32 sum, ${sizeLabel(minBytes)}..${sizeLabel(maxBytes)} B, -n ${iters} -w ${warmup} -c 1 --iter-bytes ${iterBytes} --jit-warmup ${jitWarmup}, ${rounds} round(s), busbw from the per-iteration ${stat}, out-of-place`);
 for (const [t, max] of maxFor) if (tcclList.some((s) => s.transport === t) && max < maxBytes) out(`# tccl-${t}: swept to ${sizeLabel(max)} only (--max-for ${t}=${sizeLabel(max)})`);
 for (const [name, why] of Object.entries(unavailable)) out(`# ${name}: unavailable: ${why}`);
 const groups: PlotGroup[] = [];
@@ -253,12 +258,12 @@ const load = `load average ${loadAtStart.toFixed(1)} at start, ${loadavg()[0].to
 out(`compare finished in ${seconds.toFixed(0)} s (${cells.length} runs); ${load}`);
 
 const date = new Date().toISOString();
-const footnote = `${date.slice(0, 16)}Z, ${rounds} round(s), -n ${iters} -w ${warmup} --iter-bytes ${iterBytes}, busbw from per-iteration ${stat}, ${load}; dashed: Open MPI. ${wrongRuns.length === 0 ? '#wrong = 0 everywhere.' : 'WRONG RESULTS: see compare.txt'}`;
+const footnote = `${date.slice(0, 16)}Z, ${rounds} round(s), -n ${iters} -w ${warmup} --iter-bytes ${iterBytes} --jit-warmup ${jitWarmup}, busbw from per-iteration ${stat}, ${load}; dashed: Open MPI. ${wrongRuns.length === 0 ? '#wrong = 0 everywhere.' : 'WRONG RESULTS: see compare.txt'}`;
 const svgPath = join(outDir, 'compare.svg');
 writeFileSync(svgPath, renderSvg(`tccl vs Open MPI: ${collectives.join(', ')} (float32 sum)`, groups, footnote));
 writeFileSync(join(outDir, 'compare.md'), md.join('\n') + '\n');
 writeFileSync(join(outDir, 'compare.txt'), lines.join('\n') + '\n');
-writeFileSync(join(outDir, 'compare.json'), JSON.stringify({ date, argv, load, stat, rounds, iters, warmup, iterBytes, maxFor: Object.fromEntries(maxFor), minBytes, maxBytes, ranks, collectives, unavailable, summary, seconds, runs: cells.map((c) => ({ series: c.series, n: c.n, coll: c.coll, round: c.round, ok: c.outcome.ok, error: c.outcome.error, earlierFailures: c.earlierFailures, seconds: c.outcome.seconds, doc: c.outcome.doc })) }, null, 1) + '\n');
+writeFileSync(join(outDir, 'compare.json'), JSON.stringify({ date, argv, load, stat, rounds, iters, warmup, jitWarmup, iterBytes, maxFor: Object.fromEntries(maxFor), minBytes, maxBytes, ranks, collectives, unavailable, summary, seconds, runs: cells.map((c) => ({ series: c.series, n: c.n, coll: c.coll, round: c.round, ok: c.outcome.ok, error: c.outcome.error, earlierFailures: c.earlierFailures, seconds: c.outcome.seconds, doc: c.outcome.doc })) }, null, 1) + '\n');
 const png = spawnSync('rsvg-convert', ['-o', join(outDir, 'compare.png'), svgPath], { stdio: 'ignore' });
 log(`wrote ${svgPath}${png.status === 0 ? ', compare.png' : ''}, compare.md, compare.txt, compare.json in ${outDir}`);
 if (wrongRuns.length > 0 || failed.length > 0) process.exitCode = 1;
