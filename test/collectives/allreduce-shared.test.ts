@@ -11,6 +11,7 @@ import { SHARED_REDUCE_ALL_MAX_BYTES, sharedBlock } from '../../src/collectives/
 import { initLocalWorld, isTcclError } from '../../src/index.js';
 import { openSharedWorld, type SharedWorld } from '../support/shared-world.js';
 import { prngUint32 } from '../support/prng.js';
+import { engineOf } from '../transports/helpers.js';
 
 type Op = 'sum' | 'avg' | 'min' | 'max' | 'prod';
 const OPS: Op[] = ['sum', 'avg', 'min', 'max', 'prod'];
@@ -311,6 +312,12 @@ describe('which communicators use the shared memory', () => {
         await Promise.all(w.comms.map((c, r) => c.allreduce(bufs[r], { algorithm: 'shm' })));
         for (const b of bufs) expect([...b]).toEqual([54, 270]);
         expect(w.steps()).toEqual([1, 1, 1]);
+        // Setting up the dup's team left nothing in the store (a job that splits often would
+        // grow it without bound), and neither does a split into two communicators.
+        const halves = await Promise.all(w.comms.map((c, r) => c.split(r === 1 ? 0 : 1)));
+        await Promise.all(halves.map((h) => h!.close()));
+        const store = (engineOf(w.comms[0]).transport as unknown as { opts: { store: { values: Map<string, unknown> } } }).opts.store;
+        expect([...store.values.keys()].filter((k) => k.includes('/team/'))).toEqual([]);
       } finally {
         await Promise.all(dups.map((d) => d.close()));
       }

@@ -209,6 +209,7 @@ export class ShmTransport extends RingTransport {
         if (info.error !== undefined) throw new TcclError('TCCL_ERR_INTERNAL', `team ${key}: rank ${peer} failed to set up its shared memory: ${info.error}`, { rank: this.rank, peer });
       }, (r) => `${entry(r)}/mapped`);
       unlinkMine();
+      await this.forgetTeamKeys(key, members, entry);
       const buffers = members.map((m) => (m === this.rank ? mine : regions.get(m)!));
       return this.buildTeam(members, slotBytes, buffers.map((buffer) => ({ buffer, offset: 0 })));
     } catch (e) {
@@ -217,6 +218,23 @@ export class ShmTransport extends RingTransport {
       throw e;
     } finally {
       unlinkMine(); // on failure too: no name stays behind (peers that mapped it keep their mapping)
+    }
+  }
+
+  /**
+   * Remove a team's setup keys from the store (a job that splits often would otherwise grow
+   * it without bound). Each member counts itself done once it has read every member's keys;
+   * the last one deletes them all. Best effort: a store that fails here fails the job's next
+   * store operation anyway.
+   */
+  private async forgetTeamKeys(key: string, members: readonly number[], entry: (rank: number) => string): Promise<void> {
+    const store = this.opts.store;
+    const done = `${this.opts.prefix}/team/${key}/done`;
+    try {
+      if ((await store.add(done, 1)) !== members.length) return;
+      await Promise.all([...members.flatMap((m) => [store.delete(entry(m)), store.delete(`${entry(m)}/mapped`)]), store.delete(done)]);
+    } catch {
+      // (see above)
     }
   }
 
