@@ -5,7 +5,7 @@
 import { init, type Request, type TypedArray } from 'tccl';
 import { concat, dt, DTYPES, expectSameBits, movementData, opsFor, rankInput, reference } from '../test/collectives/data.js';
 import { allocArray } from '../src/kernels/view.js';
-import { bytesOf } from '../src/dtype.js';
+import { DTYPE_BYTES } from '../src/dtype.js';
 import { prng } from '../test/support/prng.js';
 
 const total = Number(process.argv[2] ?? 5000);
@@ -25,7 +25,7 @@ function start(i: number): { req: Request<unknown>; verify: () => void; what: st
   const kind = pick(KINDS);
   const dtype = pick(DTYPES);
   // Random total bytes up to 1 MiB, skewed toward small; per-rank element counts derived from it.
-  const maxElems = Math.floor((1 << 20) / bytesOf(dtype));
+  const maxElems = Math.floor((1 << 20) / DTYPE_BYTES[dtype]);
   const count = Math.min(maxElems, Math.floor(rnd() ** 3 * maxElems));
   const per = Math.floor(count / size);
   const op = pick(opsFor(dtype));
@@ -82,7 +82,7 @@ let done = 0;
 const wrong: string[] = [];
 for (let i = 0; i < total;) {
   const batch = 1 + Math.floor(rnd() * 4); // 1..4 in flight
-  const started = [];
+  const started: ReturnType<typeof start>[] = [];
   for (let k = 0; k < batch && i < total; k++, i++) started.push(start(i));
   const settled = await Promise.allSettled(started.map((x) => x.req));
   settled.forEach((r, k) => {

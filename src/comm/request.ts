@@ -20,7 +20,8 @@ export class Request<T = Status> implements PromiseLike<T> {
    * are done before anyone asks: they never need a pending promise).
    */
   private promise: Promise<T> | null = null;
-  private settle: { resolve: (v: T) => void; reject: (e: unknown) => void } | null = null;
+  // (Method syntax: checked bivariantly, so a Request<Float32Array> is also a Request<unknown>.)
+  private settle: { resolve(v: T): void; reject(e: unknown): void } | null = null;
   private state: 'pending' | 'done' | 'failed' = 'pending';
   private value?: T;
   private error?: unknown;
