@@ -9,7 +9,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { shmAddon } from '../../transports/shm/native.js';
 import { atomicsFutex, DEFAULT_SLOT_BYTES, ShmTeam, TEAM_CONTROL_BYTES, teamRegionBytes, teamSlotBytes, type Futex, type ShmTeamOptions } from '../../transports/shm/team.js';
 
@@ -274,6 +274,52 @@ describe('ShmTeam', () => {
     expect(later.calls.wait.length).toBeGreaterThan(0);
     // No yielding at all when the futex cannot (atomicsFutex has no yieldCpu): nothing to count, but it must not throw.
     expect(teamOver(sab, 2, 1, { yieldMicros: 1000 }).waitFor(0, 1, 2, true)).toBe(false);
+  });
+
+  it('a peer that arrives only once this rank yields shares its core: later waits yield at once, and every 64th polls briefly to check', () => {
+    const sab = worldBuffer(2);
+    const peer = controlOf(sab, 0);
+    // Yielding lets the "peer" run: it arrives at the step awaited after `after` yields.
+    let awaited = 0;
+    let after = 1;
+    let yieldsThisWait = 0;
+    const futex: Futex = {
+      wait: () => undefined,
+      wake: () => undefined,
+      yieldCpu: () => { if (++yieldsThisWait >= after) Atomics.store(peer, STEP_WORD, awaited); },
+    };
+    const b = teamOver(sab, 2, 1, { futex, spinMicros: 200, yieldMicros: 100_000 });
+    const looks = vi.spyOn(b, 'reached');
+    /** Wait for the next step; how many looks at the peer's word it took before the first yield. */
+    const wait = (): number => {
+      awaited++;
+      yieldsThisWait = 0;
+      looks.mockClear();
+      let beforeYield = -1;
+      const yieldCpu = futex.yieldCpu!;
+      futex.yieldCpu = () => { if (beforeYield < 0) beforeYield = looks.mock.calls.length; yieldCpu(); };
+      try {
+        expect(b.waitFor(0, awaited, 10_000, true)).toBe(true);
+      } finally {
+        futex.yieldCpu = yieldCpu;
+      }
+      return beforeYield;
+    };
+    expect(wait()).toBeGreaterThan(64); // polled its budget out first
+    for (let i = 1; i < 64; i++) expect(wait(), `wait ${i}`).toBe(2); // the first look, then one in the yield loop
+    expect(wait()).toBeGreaterThan(64); // the 64th: a short poll, which found nothing
+    expect(wait()).toBe(2); // so it still yields at once
+    // A peer on another core that is merely late (several yields) does not turn polling off.
+    const c = teamOver(sab, 2, 1, { futex, spinMicros: 200, yieldMicros: 100_000 });
+    const cLooks = vi.spyOn(c, 'reached');
+    after = 5;
+    for (let i = 0; i < 3; i++) {
+      awaited++;
+      yieldsThisWait = 0;
+      cLooks.mockClear();
+      expect(c.waitFor(0, awaited, 10_000, true)).toBe(true);
+      expect(cLooks.mock.calls.length, `late peer, wait ${i}`).toBeGreaterThan(64);
+    }
   });
 
   it("sleeper handshake: waitFor counts itself on the peer's control block before sleeping on its step word; the peer's arrive then wakes it", () => {

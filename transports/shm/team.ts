@@ -13,6 +13,10 @@ import { performance } from 'node:perf_hooks';
 export const TEAM_CONTROL_BYTES = 128;
 /** The poll budget never drops below this (ranks no more than cores): a peer on the other core is caught at once. */
 const MIN_SPIN_MS = 0.02;
+/** A peer found within this many yields after polling ran out was queued on this core. */
+const COLOCATED_YIELDS = 2;
+/** While polling is off (the peer shares this core), every this-many waits poll briefly again. */
+const PROBE_EVERY = 64;
 const STEP = 0;
 const SLEEPERS = 16;
 
@@ -86,6 +90,7 @@ export class ShmTeam implements SharedTeam {
   private readonly futex: Futex;
   private readonly spinMs: number;
   private spinBudgetMs: number;
+  private sinceProbe = 0;
   private readonly yieldMs: number;
 
   constructor(opts: ShmTeamOptions) {
@@ -126,30 +131,48 @@ export class ShmTeam implements SharedTeam {
     if (!this.blocking) return false;
     const start = performance.now();
     const end = start + ms;
+    let spunOut = false;
     if (eager && this.spinMs > 0) {
       // The poll budget adapts to what polling catches (as the engine's): a poll that finds
       // the peer restores it, one that runs out halves it, down to MIN_SPIN_MS. (The 1-minute
       // load average lags: after a busy-polling Open MPI run it kept tccl from polling for a
-      // minute, and each yield below costs a system call per look.)
-      const until = start + Math.min(ms, this.spinBudgetMs);
-      do {
-        for (let i = 0; i < 64; i++) {
-          if (this.reached(peer, step)) {
-            this.spinBudgetMs = this.spinMs;
-            return true;
+      // minute, and each yield below costs a system call per look.) Budget 0: the peer shares
+      // this core (below); every PROBE_EVERY waits a short poll checks whether it still does.
+      if (this.spinBudgetMs === 0 && ++this.sinceProbe >= PROBE_EVERY) {
+        this.sinceProbe = 0;
+        this.spinBudgetMs = MIN_SPIN_MS;
+      }
+      if (this.spinBudgetMs > 0) {
+        const until = start + Math.min(ms, this.spinBudgetMs);
+        do {
+          for (let i = 0; i < 64; i++) {
+            if (this.reached(peer, step)) {
+              this.spinBudgetMs = this.spinMs;
+              return true;
+            }
           }
-        }
-      } while (performance.now() < until);
-      this.spinBudgetMs = Math.max(MIN_SPIN_MS, this.spinBudgetMs / 2);
+        } while (performance.now() < until);
+        this.spinBudgetMs = Math.max(MIN_SPIN_MS, this.spinBudgetMs / 2);
+        spunOut = true;
+      }
     }
     // With more ranks than cores the peer we wait for is often queued behind us on this core:
     // yielding lets it run at once, where sleeping would cost it a wake-up (n=4 on 2 cores,
     // 8 B allreduce: median 46 us sleeping, 15 us yielding).
     if (eager && this.yieldMs > 0 && this.futex.yieldCpu) {
       const until = Math.min(end, performance.now() + this.yieldMs);
+      let yields = 0;
       do {
-        if (this.reached(peer, step)) return true;
+        if (this.reached(peer, step)) {
+          // Not there after polling, there after a yield or two: the peer was queued on this
+          // core (the scheduler put two ranks on one core; they do not move while each keeps
+          // yielding to the other), so polling first only delays it. Yield straight away.
+          // 2 ranks put on one core: median 50 -> 5 us per 8 B allreduce.
+          if (spunOut && yields <= COLOCATED_YIELDS) this.spinBudgetMs = 0;
+          return true;
+        }
         this.futex.yieldCpu();
+        yields++;
       } while (performance.now() < until);
     }
     const c = this.ctl[peer];
