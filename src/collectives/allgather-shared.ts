@@ -14,15 +14,15 @@
 import type { TypedArray } from '../dtype.js';
 import { isBlockAt, overlaps } from '../kernels/view.js';
 import type { SharedGroup } from './p2p.js';
-import { bytesAt, check, prefixSums } from './util.js';
+import { bytesAt, check, prefixSums, sharedChunks } from './util.js';
 
 /** dst = concat of every rank's src (all the same length). */
-export function allgatherShared(g: SharedGroup, src: TypedArray, dst: TypedArray): Promise<void> {
+export function allgatherShared(g: SharedGroup, src: TypedArray, dst: TypedArray): Promise<void> | undefined {
   return allgathervShared(g, src, dst, new Array<number>(g.size).fill(src.length));
 }
 
 /** dst = concat of every rank's src; rank k contributes recvCounts[k] elements (at the prefix sum of the counts before it). */
-export async function allgathervShared(g: SharedGroup, src: TypedArray, dst: TypedArray, recvCounts: readonly number[]): Promise<void> {
+export function allgathervShared(g: SharedGroup, src: TypedArray, dst: TypedArray, recvCounts: readonly number[]): Promise<void> | undefined {
   const n = g.size;
   const me = g.rank;
   const es = dst.BYTES_PER_ELEMENT;
@@ -38,18 +38,20 @@ export async function allgathervShared(g: SharedGroup, src: TypedArray, dst: Typ
   if (!inPlace) out.set(own, displs[me] * es);
   let maxBytes = 0;
   for (const c of recvCounts) maxBytes = Math.max(maxBytes, c * es);
-  if (n === 1 || maxBytes === 0) return;
+  if (n === 1 || maxBytes === 0) return undefined;
   const piece = g.slotBytes;
-  for (let off = 0; off < maxBytes; off += piece) {
-    const half = g.nextHalf();
-    if (own.length > off) g.slot(me, half).set(own.subarray(off, Math.min(own.length, off + piece)));
-    const wait = g.sync();
-    if (wait) await wait;
-    // Start at the next rank, so the ranks do not all read one slot at once.
-    for (let i = 1; i < n; i++) {
-      const r = (me + i) % n;
-      const len = Math.min(piece, recvCounts[r] * es - off);
-      if (len > 0) out.set(g.slot(r, half).subarray(0, len), displs[r] * es + off);
-    }
-  }
+  return sharedChunks(g, Math.ceil(maxBytes / piece),
+    (k, half) => {
+      const off = k * piece;
+      if (own.length > off) g.slot(me, half).set(own.subarray(off, Math.min(own.length, off + piece)));
+    },
+    (k, half) => {
+      const off = k * piece;
+      // Start at the next rank, so the ranks do not all read one slot at once.
+      for (let i = 1; i < n; i++) {
+        const r = (me + i) % n;
+        const len = Math.min(piece, recvCounts[r] * es - off);
+        if (len > 0) out.set(g.slot(r, half).subarray(0, len), displs[r] * es + off);
+      }
+    });
 }

@@ -17,26 +17,26 @@
  */
 import type { TypedArray } from '../dtype.js';
 import type { SharedGroup } from './p2p.js';
-import { bytesAt, check, copyElems, prefixSums } from './util.js';
+import { bytesAt, check, copyElems, prefixSums, sharedChunks } from './util.js';
 
 /** Elements per destination in one chunk (0: the slot holds fewer than n elements). */
 export const alltoallSharedPiece = (g: Pick<SharedGroup, 'slotBytes' | 'size'>, elementBytes: number): number =>
   Math.floor(g.slotBytes / elementBytes / g.size);
 
 /** Block j of src goes to rank j; block i of dst comes from rank i (equal blocks, dst not overlapping src). */
-export async function alltoallShared(g: SharedGroup, src: TypedArray, dst: TypedArray): Promise<void> {
+export function alltoallShared(g: SharedGroup, src: TypedArray, dst: TypedArray): Promise<void> | undefined {
   const n = g.size;
   check(src.length % n === 0 && dst.length === src.length, 'alltoall: src and dst need n equal blocks');
   const counts = new Array<number>(n).fill(src.length / n);
   const displs = prefixSums(counts);
-  await exchange(g, src, counts, displs, dst, counts, displs, src.length / n);
+  return exchange(g, src, counts, displs, dst, counts, displs, src.length / n);
 }
 
 /** All-to-all with per-peer counts and displacements (as alltoallvPairwise). */
-export async function alltoallvShared(
+export function alltoallvShared(
   g: SharedGroup, src: TypedArray, sendCounts: readonly number[], dst: TypedArray, recvCounts: readonly number[],
   sdispls: readonly number[] = prefixSums(sendCounts), rdispls: readonly number[] = prefixSums(recvCounts),
-): Promise<void> {
+): Promise<void> | undefined {
   const n = g.size;
   const me = g.rank;
   check(sendCounts.length === n && recvCounts.length === n, 'alltoallv: one count per rank');
@@ -47,45 +47,45 @@ export async function alltoallvShared(
   // Agree on the largest block any rank sends any other: it sets the number of chunks.
   let mine = 0;
   for (let j = 0; j < n; j++) if (j !== me) mine = Math.max(mine, sendCounts[j]);
-  const half = g.nextHalf();
-  const published = (r: number) => g.slotAs(r, half, LARGEST);
-  published(me)[0] = mine;
-  const wait = g.sync();
-  if (wait) await wait;
   let largest = 0;
-  for (let r = 0; r < n; r++) largest = Math.max(largest, published(r)[0]);
-  await exchange(g, src, sendCounts, sdispls, dst, recvCounts, rdispls, largest);
+  const agreed = sharedChunks(g, 1,
+    (_, half) => { g.slotAs(me, half, LARGEST)[0] = mine; },
+    (_, half) => { for (let r = 0; r < n; r++) largest = Math.max(largest, g.slotAs(r, half, LARGEST)[0]); });
+  const run = () => exchange(g, src, sendCounts, sdispls, dst, recvCounts, rdispls, largest);
+  return agreed ? agreed.then(run) : run();
 }
 
 /** The typed view the agreement step publishes through (one float64: counts up to 2^53). */
 const LARGEST = new Float64Array(0);
 
-async function exchange(
+function exchange(
   g: SharedGroup, src: TypedArray, sendCounts: readonly number[], sdispls: readonly number[],
   dst: TypedArray, recvCounts: readonly number[], rdispls: readonly number[], largest: number,
-): Promise<void> {
+): Promise<void> | undefined {
   const n = g.size;
   const me = g.rank;
   const es = src.BYTES_PER_ELEMENT;
   copyElems(dst, rdispls[me], src, sdispls[me], sendCounts[me]);
-  if (n === 1 || largest === 0) return;
+  if (n === 1 || largest === 0) return undefined;
   const piece = alltoallSharedPiece(g, es);
   check(piece > 0, `alltoall: a shared-memory slot of ${g.slotBytes} bytes holds less than one element per rank`);
   const out = bytesAt(dst, 0, dst.length);
-  for (let off = 0; off < largest; off += piece) {
-    const half = g.nextHalf();
-    const slot = g.slot(me, half);
-    for (let j = 0; j < n; j++) {
-      const len = Math.min(piece, sendCounts[j] - off);
-      if (j !== me && len > 0) slot.set(bytesAt(src, sdispls[j] + off, len), j * piece * es);
-    }
-    const wait = g.sync();
-    if (wait) await wait;
-    // Start at the next rank, so the ranks do not all read one slot at once.
-    for (let i = 1; i < n; i++) {
-      const r = (me + i) % n;
-      const len = Math.min(piece, recvCounts[r] - off);
-      if (len > 0) out.set(g.slot(r, half).subarray(me * piece * es, (me * piece + len) * es), (rdispls[r] + off) * es);
-    }
-  }
+  return sharedChunks(g, Math.ceil(largest / piece),
+    (k, half) => {
+      const off = k * piece;
+      const slot = g.slot(me, half);
+      for (let j = 0; j < n; j++) {
+        const len = Math.min(piece, sendCounts[j] - off);
+        if (j !== me && len > 0) slot.set(bytesAt(src, sdispls[j] + off, len), j * piece * es);
+      }
+    },
+    (k, half) => {
+      const off = k * piece;
+      // Start at the next rank, so the ranks do not all read one slot at once.
+      for (let i = 1; i < n; i++) {
+        const r = (me + i) % n;
+        const len = Math.min(piece, recvCounts[r] - off);
+        if (len > 0) out.set(g.slot(r, half).subarray(me * piece * es, (me * piece + len) * es), (rdispls[r] + off) * es);
+      }
+    });
 }

@@ -11,22 +11,19 @@
  */
 import type { TypedArray } from '../dtype.js';
 import type { SharedGroup } from './p2p.js';
-import { bytesAt, check } from './util.js';
+import { bytesAt, check, sharedChunks } from './util.js';
 
 /** In place: buf on every rank becomes the root's buf. */
-export async function broadcastShared(g: SharedGroup, buf: TypedArray, root: number): Promise<void> {
+export function broadcastShared(g: SharedGroup, buf: TypedArray, root: number): Promise<void> | undefined {
   const n = g.size;
   check(Number.isInteger(root) && root >= 0 && root < n, 'broadcast: root out of range');
   const total = buf.byteLength;
-  if (n === 1 || total === 0) return;
+  if (n === 1 || total === 0) return undefined;
   const all = bytesAt(buf, 0, buf.length);
   const isRoot = g.rank === root;
-  for (let off = 0; off < total; off += g.slotBytes) {
-    const len = Math.min(g.slotBytes, total - off);
-    const half = g.nextHalf();
-    if (isRoot) g.slot(root, half).set(all.subarray(off, off + len));
-    const wait = g.sync();
-    if (wait) await wait;
-    if (!isRoot) all.set(g.slot(root, half).subarray(0, len), off);
-  }
+  const piece = g.slotBytes;
+  const len = (k: number) => Math.min(piece, total - k * piece);
+  return sharedChunks(g, Math.ceil(total / piece),
+    (k, half) => { if (isRoot) g.slot(root, half).set(all.subarray(k * piece, k * piece + len(k))); },
+    (k, half) => { if (!isRoot) all.set(g.slot(root, half).subarray(0, len(k)), k * piece); });
 }

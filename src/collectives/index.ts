@@ -7,7 +7,7 @@
 import type { DType, TypedArray } from '../dtype.js';
 import { finishAvg, validateOp, type ReduceOp } from '../kernels/reduce.js';
 import { ARRAY_CTORS, isBlockAt } from '../kernels/view.js';
-import type { CollectiveP2P } from './p2p.js';
+import type { CollectiveP2P, SharedGroup } from './p2p.js';
 import { allgatherRing, allgathervRing } from './allgather-ring.js';
 import { allgatherRecursiveDoubling, allgathervRecursiveDoubling } from './allgather-recursive-doubling.js';
 import { allgatherShared, allgathervShared } from './allgather-shared.js';
@@ -151,86 +151,122 @@ async function allreduceMessages(p2p: CollectiveP2P, buf: TypedArray, dtype: DTy
   if (op === 'avg') finishAvg(dtype, buf, p2p.size);
 }
 
+/**
+ * A collective's start: a throw (an argument error) becomes a rejected promise, as from the
+ * async algorithms. Undefined: it finished within the call (shared memory, peers ready).
+ */
+function started(start: () => Promise<void> | undefined): Promise<void> | undefined {
+  try {
+    return start();
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/** A shared-memory algorithm, run after every earlier one (SharedGroup.exclusive); undefined when it finished within the call. */
+const exclusively = (g: SharedGroup, body: () => Promise<void> | undefined): Promise<void> | undefined =>
+  g.exclusive(body) as Promise<void> | undefined;
+
+/** Then `after`, now or once `running` is done. */
+const andThen = (running: Promise<void> | undefined, after: () => void): Promise<void> | undefined => {
+  if (running) return running.then(after);
+  after();
+  return undefined;
+};
+
 /** dst (recvCounts[rank] elements) = op over all ranks of block `rank` of src; src is not modified. */
-export async function reduceScatter(p2p: CollectiveP2P, src: TypedArray, dst: TypedArray, opts: ReduceScatterOptions): Promise<void> {
-  const { dtype, op } = opts;
-  checkDtype(src, dtype, 'reduceScatter');
-  checkDtype(dst, dtype, 'reduceScatter');
-  validateOp(dtype, op);
-  const counts = opts.recvCounts ?? new Array<number>(p2p.size).fill(dst.length);
-  const shared = p2p.shared;
-  const algo = selectReduceScatter(src.byteLength, p2p.size, opts.algorithm, process.env, shared !== undefined);
-  const sumOp = op === 'avg' ? 'sum' : op;
-  // (Shared collectives queue on exclusive() before any await, so every rank queues them in call order.)
-  if (algo === 'shm' && shared) await shared.exclusive(() => reduceScatterShared(shared, src, dst, counts, dtype, sumOp));
-  else {
+export function reduceScatter(p2p: CollectiveP2P, src: TypedArray, dst: TypedArray, opts: ReduceScatterOptions): Promise<void> | undefined {
+  return started(() => {
+    const { dtype, op } = opts;
+    checkDtype(src, dtype, 'reduceScatter');
+    checkDtype(dst, dtype, 'reduceScatter');
+    validateOp(dtype, op);
+    const counts = opts.recvCounts ?? new Array<number>(p2p.size).fill(dst.length);
+    const shared = p2p.shared;
+    const algo = selectReduceScatter(src.byteLength, p2p.size, opts.algorithm, process.env, shared !== undefined);
+    const sumOp = op === 'avg' ? 'sum' : op;
+    const avg = () => { if (op === 'avg') finishAvg(dtype, dst, p2p.size); };
+    // (Shared collectives queue on exclusive() before any await, so every rank queues them in call order.)
+    if (algo === 'shm' && shared) return andThen(exclusively(shared, () => reduceScatterShared(shared, src, dst, counts, dtype, sumOp)), avg);
     // In place (dst is this rank's block of src): the message algorithms write dst before
     // they are done reading that block, so they reduce into a block-sized buffer (not a
     // copy of all of src).
     const own = p2p.size > 1 && isBlockAt(dst, src, counts.slice(0, p2p.rank).reduce((a, b) => a + b, 0));
     const out = own ? allocLike(dst, dst.length) : dst;
-    if (algo === 'ring') await reduceScatterRing(p2p, src, out, counts, dtype, sumOp, opts.segmentBytes);
-    else await reduceScatterRecursiveHalving(p2p, src, out, counts, dtype, sumOp);
-    if (own) dst.set(out as never);
-  }
-  if (op === 'avg') finishAvg(dtype, dst, p2p.size);
+    const running = algo === 'ring'
+      ? reduceScatterRing(p2p, src, out, counts, dtype, sumOp, opts.segmentBytes)
+      : reduceScatterRecursiveHalving(p2p, src, out, counts, dtype, sumOp);
+    return andThen(running, () => {
+      if (own) dst.set(out as never);
+      avg();
+    });
+  });
 }
 
 /** dst = concat over ranks of src (dst.length = size × src.length). */
-export async function allgather(p2p: CollectiveP2P, src: TypedArray, dst: TypedArray, opts: AllgatherOptions = {}): Promise<void> {
-  check(dst.length === src.length * p2p.size && src.constructor === dst.constructor, 'allgather: dst must hold size × src of the same type');
-  const shared = p2p.shared;
-  const algo = selectAllgather(dst.byteLength, p2p.size, opts.algorithm, process.env, shared !== undefined);
-  if (algo === 'shm' && shared) await shared.exclusive(() => allgatherShared(shared, src, dst));
-  else if (algo === 'ring') await allgatherRing(p2p, src, dst, opts.segmentBytes);
-  else await allgatherRecursiveDoubling(p2p, src, dst);
+export function allgather(p2p: CollectiveP2P, src: TypedArray, dst: TypedArray, opts: AllgatherOptions = {}): Promise<void> | undefined {
+  return started(() => {
+    check(dst.length === src.length * p2p.size && src.constructor === dst.constructor, 'allgather: dst must hold size × src of the same type');
+    const shared = p2p.shared;
+    const algo = selectAllgather(dst.byteLength, p2p.size, opts.algorithm, process.env, shared !== undefined);
+    if (algo === 'shm' && shared) return exclusively(shared, () => allgatherShared(shared, src, dst));
+    if (algo === 'ring') return allgatherRing(p2p, src, dst, opts.segmentBytes);
+    return allgatherRecursiveDoubling(p2p, src, dst);
+  });
 }
 
 /** dst = concat over ranks of src; rank k contributes recvCounts[k] elements. */
-export async function allgatherv(
+export function allgatherv(
   p2p: CollectiveP2P, src: TypedArray, dst: TypedArray, recvCounts: readonly number[], opts: AllgatherOptions = {},
-): Promise<void> {
-  check(src.constructor === dst.constructor, 'allgatherv: src and dst must be the same type');
-  const shared = p2p.shared;
-  const algo = selectAllgather(dst.byteLength, p2p.size, opts.algorithm, process.env, shared !== undefined);
-  if (algo === 'shm' && shared) await shared.exclusive(() => allgathervShared(shared, src, dst, recvCounts));
-  else if (algo === 'ring') await allgathervRing(p2p, src, dst, recvCounts, opts.segmentBytes);
-  else await allgathervRecursiveDoubling(p2p, src, dst, recvCounts);
+): Promise<void> | undefined {
+  return started(() => {
+    check(src.constructor === dst.constructor, 'allgatherv: src and dst must be the same type');
+    const shared = p2p.shared;
+    const algo = selectAllgather(dst.byteLength, p2p.size, opts.algorithm, process.env, shared !== undefined);
+    if (algo === 'shm' && shared) return exclusively(shared, () => allgathervShared(shared, src, dst, recvCounts));
+    if (algo === 'ring') return allgathervRing(p2p, src, dst, recvCounts, opts.segmentBytes);
+    return allgathervRecursiveDoubling(p2p, src, dst, recvCounts);
+  });
 }
 
 /** Block j of src goes to rank j; block i of dst comes from rank i (equal blocks). */
-export async function alltoall(p2p: CollectiveP2P, src: TypedArray, dst: TypedArray, opts: AlltoallOptions = {}): Promise<void> {
-  check(src.constructor === dst.constructor, 'alltoall: src and dst must be the same type');
-  const shared = p2p.shared;
-  const algo = selectAlltoall(src.byteLength / p2p.size, p2p.size, opts.algorithm, process.env, shared !== undefined);
-  // (A slot too small for one element per rank, n > 512 or so, cannot take the shared path.)
-  if (algo === 'shm' && shared && alltoallSharedPiece(shared, src.BYTES_PER_ELEMENT) > 0) await shared.exclusive(() => alltoallShared(shared, src, dst));
-  else if (algo === 'bruck') await alltoallBruck(p2p, src, dst);
-  else await alltoallPairwise(p2p, src, dst);
+export function alltoall(p2p: CollectiveP2P, src: TypedArray, dst: TypedArray, opts: AlltoallOptions = {}): Promise<void> | undefined {
+  return started(() => {
+    check(src.constructor === dst.constructor, 'alltoall: src and dst must be the same type');
+    const shared = p2p.shared;
+    const algo = selectAlltoall(src.byteLength / p2p.size, p2p.size, opts.algorithm, process.env, shared !== undefined);
+    // (A slot too small for one element per rank, n > 512 or so, cannot take the shared path.)
+    if (algo === 'shm' && shared && alltoallSharedPiece(shared, src.BYTES_PER_ELEMENT) > 0) return exclusively(shared, () => alltoallShared(shared, src, dst));
+    if (algo === 'bruck') return alltoallBruck(p2p, src, dst);
+    return alltoallPairwise(p2p, src, dst);
+  });
 }
 
 /** All-to-all with per-peer counts: shared memory, or pairwise exchange. */
-export async function alltoallv(
+export function alltoallv(
   p2p: CollectiveP2P, src: TypedArray, sendCounts: readonly number[], dst: TypedArray, recvCounts: readonly number[],
   opts: AlltoallvOptions = {},
-): Promise<void> {
-  check(src.constructor === dst.constructor, 'alltoallv: src and dst must be the same type');
-  const shared = p2p.shared;
-  const algo = selectAlltoallv(p2p.size, opts.algorithm, process.env, shared !== undefined);
-  if (algo === 'shm' && shared && alltoallSharedPiece(shared, src.BYTES_PER_ELEMENT) > 0) {
-    await shared.exclusive(() => alltoallvShared(shared, src, sendCounts, dst, recvCounts, opts.sdispls, opts.rdispls));
-  } else {
-    await alltoallvPairwise(p2p, src, sendCounts, dst, recvCounts, opts.sdispls, opts.rdispls);
-  }
+): Promise<void> | undefined {
+  return started(() => {
+    check(src.constructor === dst.constructor, 'alltoallv: src and dst must be the same type');
+    const shared = p2p.shared;
+    const algo = selectAlltoallv(p2p.size, opts.algorithm, process.env, shared !== undefined);
+    if (algo === 'shm' && shared && alltoallSharedPiece(shared, src.BYTES_PER_ELEMENT) > 0) {
+      return exclusively(shared, () => alltoallvShared(shared, src, sendCounts, dst, recvCounts, opts.sdispls, opts.rdispls));
+    }
+    return alltoallvPairwise(p2p, src, sendCounts, dst, recvCounts, opts.sdispls, opts.rdispls);
+  });
 }
 
 /** In place: buf on every rank becomes the root's buf. */
-export async function broadcast(p2p: CollectiveP2P, buf: TypedArray, opts: BroadcastOptions): Promise<void> {
-  const shared = p2p.shared;
-  const algo = selectBroadcast(buf.byteLength, p2p.size, opts.algorithm, process.env, shared !== undefined);
-  if (algo === 'shm' && shared) await shared.exclusive(() => broadcastShared(shared, buf, opts.root));
-  else if (algo === 'chain') await broadcastChain(p2p, buf, opts.root, opts.segmentBytes);
-  else await broadcastBinomial(p2p, buf, opts.root);
+export function broadcast(p2p: CollectiveP2P, buf: TypedArray, opts: BroadcastOptions): Promise<void> | undefined {
+  return started(() => {
+    const shared = p2p.shared;
+    const algo = selectBroadcast(buf.byteLength, p2p.size, opts.algorithm, process.env, shared !== undefined);
+    if (algo === 'shm' && shared) return exclusively(shared, () => broadcastShared(shared, buf, opts.root));
+    if (algo === 'chain') return broadcastChain(p2p, buf, opts.root, opts.segmentBytes);
+    return broadcastBinomial(p2p, buf, opts.root);
+  });
 }
 
 /** out (root only) = op over all ranks' src, combined in a fixed order (binomial tree). */

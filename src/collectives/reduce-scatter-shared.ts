@@ -21,14 +21,14 @@ import type { DType, TypedArray } from '../dtype.js';
 import { getReducer, type ReduceOp, type Reducer } from '../kernels/reduce.js';
 import { isBlockAt, overlaps } from '../kernels/view.js';
 import type { SharedGroup } from './p2p.js';
-import { bytesAt, check, prefixSums } from './util.js';
+import { bytesAt, check, prefixSums, sharedChunks } from './util.js';
 
 type TypedArrayCtor = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => TypedArray;
 
 /** dst (recvCounts[rank] elements) = op over all ranks of block `rank` of src (blocks laid out back to back). */
-export async function reduceScatterShared(
+export function reduceScatterShared(
   g: SharedGroup, src: TypedArray, dst: TypedArray, recvCounts: readonly number[], dtype: DType, op: ReduceOp,
-): Promise<void> {
+): Promise<void> | undefined {
   const n = g.size;
   const me = g.rank;
   const displs = prefixSums(recvCounts);
@@ -41,11 +41,11 @@ export async function reduceScatterShared(
   if (!inPlace && overlaps(src, dst)) src = src.slice() as TypedArray;
   if (n === 1) {
     dst.set(src as never);
-    return;
+    return undefined;
   }
   let maxCount = 0;
   for (const c of recvCounts) maxCount = Math.max(maxCount, c);
-  if (maxCount === 0) return;
+  if (maxCount === 0) return undefined;
   const reduce = getReducer(dtype, op);
   const es = src.BYTES_PER_ELEMENT;
   const Ctor = src.constructor as TypedArrayCtor;
@@ -56,44 +56,45 @@ export async function reduceScatterShared(
   const slotElems = Math.floor(g.slotBytes / es);
   const piece = Math.floor(slotElems / n);
   if (piece === 0) return reduceScatterLinear(g, src, dst, displs, reduce, view, slotElems);
-  for (let off = 0; off < maxCount; off += piece) {
-    const half = g.nextHalf();
-    const slot = g.slot(me, half);
-    for (let j = 0; j < n; j++) {
-      const len = Math.min(piece, recvCounts[j] - off);
-      if ((j !== me || inPlace) && len > 0) slot.set(bytesAt(src, displs[j] + off, len), j * piece * es);
-    }
-    const wait = g.sync();
-    if (wait) await wait;
-    const len = Math.min(piece, recvCounts[me] - off);
-    if (len <= 0) continue;
-    const out = dst.subarray(off, off + len) as TypedArray;
-    const part = (r: number) => (r === me && !inPlace ? src.subarray(displs[me] + off, displs[me] + off + len) as TypedArray : view(r, half, me * piece, len));
-    out.set(part(0) as never);
-    for (let r = 1; r < n; r++) reduce(out, part(r));
-  }
+  return sharedChunks(g, Math.ceil(maxCount / piece),
+    (k, half) => {
+      const off = k * piece;
+      const slot = g.slot(me, half);
+      for (let j = 0; j < n; j++) {
+        const len = Math.min(piece, recvCounts[j] - off);
+        if ((j !== me || inPlace) && len > 0) slot.set(bytesAt(src, displs[j] + off, len), j * piece * es);
+      }
+    },
+    (k, half) => {
+      const off = k * piece;
+      const len = Math.min(piece, recvCounts[me] - off);
+      if (len <= 0) return;
+      const out = dst.subarray(off, off + len) as TypedArray;
+      const part = (r: number) => (r === me && !inPlace ? src.subarray(displs[me] + off, displs[me] + off + len) as TypedArray : view(r, half, me * piece, len));
+      out.set(part(0) as never);
+      for (let r = 1; r < n; r++) reduce(out, part(r));
+    });
 }
 
 /** The fallback for slots smaller than n elements: the whole input in slot-sized chunks. */
-async function reduceScatterLinear(
+function reduceScatterLinear(
   g: SharedGroup, src: TypedArray, dst: TypedArray, displs: readonly number[],
   reduce: Reducer,
   view: (r: number, half: number, at: number, len: number) => TypedArray, slotElems: number,
-): Promise<void> {
+): Promise<void> | undefined {
   const n = g.size;
   const me = g.rank;
   const total = src.length;
-  for (let off = 0; off < total; off += slotElems) {
-    const len = Math.min(slotElems, total - off);
-    const half = g.nextHalf();
-    g.slot(me, half).set(bytesAt(src, off, len));
-    const wait = g.sync();
-    if (wait) await wait;
-    const lo = Math.max(off, displs[me]);
-    const hi = Math.min(off + len, displs[me + 1]);
-    if (hi <= lo) continue;
-    const out = dst.subarray(lo - displs[me], hi - displs[me]) as TypedArray;
-    out.set(view(0, half, lo - off, hi - lo) as never);
-    for (let r = 1; r < n; r++) reduce(out, view(r, half, lo - off, hi - lo));
-  }
+  const len = (k: number) => Math.min(slotElems, total - k * slotElems);
+  return sharedChunks(g, Math.ceil(total / slotElems),
+    (k, half) => { g.slot(me, half).set(bytesAt(src, k * slotElems, len(k))); },
+    (k, half) => {
+      const off = k * slotElems;
+      const lo = Math.max(off, displs[me]);
+      const hi = Math.min(off + len(k), displs[me + 1]);
+      if (hi <= lo) return;
+      const out = dst.subarray(lo - displs[me], hi - displs[me]) as TypedArray;
+      out.set(view(0, half, lo - off, hi - lo) as never);
+      for (let r = 1; r < n; r++) reduce(out, view(r, half, lo - off, hi - lo));
+    });
 }

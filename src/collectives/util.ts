@@ -1,7 +1,7 @@
 /** Shared plumbing for the algorithms: block layout, byte views, bounded messages. */
 import type { TypedArray } from '../dtype.js';
 import { invalidArgument } from '../errors.js';
-import type { CollectiveP2P } from './p2p.js';
+import type { CollectiveP2P, SharedGroup } from './p2p.js';
 
 /**
  * Ring / chain segment size (bytes). Provisional until measured: big enough that per-message
@@ -139,4 +139,29 @@ export const unfoldedRank = (v: number, rem: number): number => (v < rem ? 2 * v
 export async function unfoldFromPow2(p2p: CollectiveP2P, buf: TypedArray): Promise<void> {
   const rem = p2p.size - pow2Floor(p2p.size);
   if (p2p.rank < 2 * rem) await xsend(p2p, p2p.rank - 1, bytesAt(buf, 0, buf.length));
+}
+
+/**
+ * The loop of a shared-memory collective (SharedGroup in p2p.ts): for each chunk k < chunks,
+ * take the next half, `fill(k, half)` (copy in), sync, `drain(k, half)` (copy out). It runs
+ * synchronously while every peer is there, so a collective whose peers were ready finishes
+ * within the call (undefined: no promise, no event-loop turn); from the first late peer on it
+ * goes on asynchronously (a promise).
+ */
+export function sharedChunks(
+  g: SharedGroup, chunks: number, fill: (k: number, half: number) => void, drain: (k: number, half: number) => void, from = 0,
+): Promise<void> | undefined {
+  for (let k = from; k < chunks; k++) {
+    const half = g.nextHalf();
+    fill(k, half);
+    const wait = g.sync();
+    if (wait) {
+      return wait.then(() => {
+        drain(k, half);
+        return sharedChunks(g, chunks, fill, drain, k + 1);
+      });
+    }
+    drain(k, half);
+  }
+  return undefined;
 }

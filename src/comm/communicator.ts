@@ -7,6 +7,21 @@ import { isBlockAt, unaliased } from '../kernels/view.js';
 import { CommunicatorBase } from './base.js';
 import type { Request } from './request.js';
 
+/**
+ * The request's own promise (not an async method's extra thenable hop: small collectives over
+ * shared memory are done before the call returns); an argument error still rejects.
+ */
+function awaited<T>(start: () => Request<T>): Promise<T> {
+  try {
+    return start().wait();
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/** `value` once `running` is done; `value` itself when it finished within the call. */
+const then = <T>(running: Promise<void> | undefined, value: T): T | Promise<T> => (running ? running.then(() => value) : value);
+
 /** The options of a call given none (not a new object per call). */
 const NO_OPTIONS = Object.freeze({});
 
@@ -93,13 +108,7 @@ export class Communicator extends CommunicatorBase {
   }
   /** op over every rank's buf, in place (or into `out`); every rank gets the result. */
   allreduce<T extends TypedArray>(buf: T, opts: AllreduceCallOptions = NO_OPTIONS): Promise<T> {
-    // Not async: the request's own promise, without an extra thenable hop (small allreduces
-    // over shared memory are done before this returns). Argument errors still reject.
-    try {
-      return this.iallreduce(buf, opts).wait();
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return awaited(() => this.iallreduce(buf, opts));
   }
 
   // ---- reduce-scatter --------------------------------------------------------------------
@@ -114,16 +123,15 @@ export class Communicator extends CommunicatorBase {
       if (src.length !== dst.length * this.size) throw invalidArgument(`reduceScatter src has ${src.length} elements; it must have size × dst = ${this.size} × ${dst.length} = ${dst.length * this.size}`);
       return { dtype, algorithm: coll.selectReduceScatter(src.byteLength, this.size, opts.algorithm, this.algorithmEnv, this.hasSharedMemory) };
     });
-    return this.runCollective('reduceScatter', opts.timeoutMs, opts.signal, async (p2p) => {
+    return this.runCollective('reduceScatter', opts.timeoutMs, opts.signal, (p2p) => {
       // In place (dst is this rank's block of src) runs without a copy of src; other overlaps copy it.
       const input = isBlockAt(dst, src, this.rank * dst.length) ? src : unaliased(src, dst);
-      await coll.reduceScatter(p2p, input, dst, { dtype: target.dtype, op, algorithm: target.algorithm });
-      return dst;
+      return then(coll.reduceScatter(p2p, input, dst, { dtype: target.dtype, op, algorithm: target.algorithm }), dst);
     }, { count: dst.length, dtype: target.dtype, reduceOp: opName(op), algorithm: target.algorithm });
   }
   /** dst = block `rank` (dst.length elements) of op over every rank's src. */
-  async reduceScatter<T extends TypedArray>(src: T, dst: T, opts: ReduceScatterCallOptions = {}): Promise<T> {
-    return this.ireduceScatter(src, dst, opts);
+  reduceScatter<T extends TypedArray>(src: T, dst: T, opts: ReduceScatterCallOptions = {}): Promise<T> {
+    return awaited(() => this.ireduceScatter(src, dst, opts));
   }
 
   // ---- allgather -------------------------------------------------------------------------
@@ -135,15 +143,14 @@ export class Communicator extends CommunicatorBase {
       if (dst.length !== src.length * this.size) throw invalidArgument(`allgather dst has ${dst.length} elements; it must have size × src = ${this.size} × ${src.length} = ${src.length * this.size}`);
       return coll.selectAllgather(dst.byteLength, this.size, opts.algorithm, this.algorithmEnv, this.hasSharedMemory);
     });
-    return this.runCollective('allgather', opts.timeoutMs, opts.signal, async (p2p) => {
+    return this.runCollective('allgather', opts.timeoutMs, opts.signal, (p2p) => {
       // In place (src is this rank's block of dst) runs without a copy of src; other overlaps copy it.
-      await coll.allgather(p2p, isBlockAt(src, dst, this.rank * src.length) ? src : unaliased(src, dst), dst, { algorithm });
-      return dst;
+      return then(coll.allgather(p2p, isBlockAt(src, dst, this.rank * src.length) ? src : unaliased(src, dst), dst, { algorithm }), dst);
     }, { count: src.length, dtype: dtypeOf(src, opts.dtype), algorithm });
   }
   /** dst = every rank's src, concatenated in rank order. */
-  async allgather<T extends TypedArray>(src: T, dst: T, opts: AlgorithmCallOptions = {}): Promise<T> {
-    return this.iallgather(src, dst, opts);
+  allgather<T extends TypedArray>(src: T, dst: T, opts: AlgorithmCallOptions = {}): Promise<T> {
+    return awaited(() => this.iallgather(src, dst, opts));
   }
 
   iallgatherv<T extends TypedArray>(src: T, dst: T, recvCounts: readonly number[], opts: AlgorithmCallOptions = {}): Request<T> {
@@ -155,17 +162,16 @@ export class Communicator extends CommunicatorBase {
       if (dst.length < total) throw invalidArgument(`allgatherv dst has ${dst.length} elements; recvCounts add up to ${total}`);
       return coll.selectAllgather(total * dst.BYTES_PER_ELEMENT, this.size, opts.algorithm, this.algorithmEnv, this.hasSharedMemory);
     });
-    return this.runCollective('allgatherv', opts.timeoutMs, opts.signal, async (p2p) => {
+    return this.runCollective('allgatherv', opts.timeoutMs, opts.signal, (p2p) => {
       // A longer dst is allowed (as MPI's recvbuf); the blocks fill its start.
       const filled = dst.subarray(0, sum(recvCounts)) as T;
       const own = isBlockAt(src, filled, sum(recvCounts.slice(0, this.rank)));
-      await coll.allgatherv(p2p, own ? src : unaliased(src, filled), filled, recvCounts, { algorithm });
-      return dst;
+      return then(coll.allgatherv(p2p, own ? src : unaliased(src, filled), filled, recvCounts, { algorithm }), dst);
     }, { count: sum(recvCounts), dtype: dtypeOf(src, opts.dtype), algorithm });
   }
   /** dst = every rank's src (rank k contributes recvCounts[k] elements), in rank order. */
-  async allgatherv<T extends TypedArray>(src: T, dst: T, recvCounts: readonly number[], opts: AlgorithmCallOptions = {}): Promise<T> {
-    return this.iallgatherv(src, dst, recvCounts, opts);
+  allgatherv<T extends TypedArray>(src: T, dst: T, recvCounts: readonly number[], opts: AlgorithmCallOptions = {}): Promise<T> {
+    return awaited(() => this.iallgatherv(src, dst, recvCounts, opts));
   }
 
   // ---- all-to-all ------------------------------------------------------------------------
@@ -178,14 +184,11 @@ export class Communicator extends CommunicatorBase {
       if (src.length % this.size !== 0) throw invalidArgument(`alltoall buffers have ${src.length} elements, not divisible into ${this.size} equal blocks (use alltoallv)`);
       return coll.selectAlltoall(src.byteLength / this.size, this.size, opts.algorithm, this.algorithmEnv, this.hasSharedMemory);
     });
-    return this.runCollective('alltoall', opts.timeoutMs, opts.signal, async (p2p) => {
-      await coll.alltoall(p2p, unaliased(src, dst), dst, { algorithm });
-      return dst;
-    }, { count: src.length, dtype: dtypeOf(src, opts.dtype), algorithm });
+    return this.runCollective('alltoall', opts.timeoutMs, opts.signal, (p2p) => then(coll.alltoall(p2p, unaliased(src, dst), dst, { algorithm }), dst), { count: src.length, dtype: dtypeOf(src, opts.dtype), algorithm });
   }
   /** Block j of src goes to rank j; block i of dst comes from rank i. */
-  async alltoall<T extends TypedArray>(src: T, dst: T, opts: AlgorithmCallOptions = {}): Promise<T> {
-    return this.ialltoall(src, dst, opts);
+  alltoall<T extends TypedArray>(src: T, dst: T, opts: AlgorithmCallOptions = {}): Promise<T> {
+    return awaited(() => this.ialltoall(src, dst, opts));
   }
 
   ialltoallv<T extends TypedArray>(src: T, sendCounts: readonly number[], dst: T, recvCounts: readonly number[], opts: AlltoallvCallOptions = {}): Request<T> {
@@ -197,14 +200,12 @@ export class Communicator extends CommunicatorBase {
       if (sendCounts[this.rank] !== recvCounts[this.rank]) throw invalidArgument(`alltoallv sendCounts[${this.rank}] is ${sendCounts[this.rank]} but recvCounts[${this.rank}] is ${recvCounts[this.rank]}: the block a rank sends itself must match what it receives`);
       return coll.selectAlltoallv(this.size, opts.algorithm, this.algorithmEnv, this.hasSharedMemory);
     });
-    return this.runCollective('alltoallv', opts.timeoutMs, opts.signal, async (p2p) => {
-      await coll.alltoallv(p2p, unaliased(src, dst), sendCounts, dst, recvCounts, { sdispls: opts.sdispls, rdispls: opts.rdispls, algorithm });
-      return dst;
-    }, { dtype: dtypeOf(src, opts.dtype), algorithm });
+    return this.runCollective('alltoallv', opts.timeoutMs, opts.signal, (p2p) =>
+      then(coll.alltoallv(p2p, unaliased(src, dst), sendCounts, dst, recvCounts, { sdispls: opts.sdispls, rdispls: opts.rdispls, algorithm }), dst), { dtype: dtypeOf(src, opts.dtype), algorithm });
   }
   /** All-to-all with per-peer element counts (and optional displacements). */
-  async alltoallv<T extends TypedArray>(src: T, sendCounts: readonly number[], dst: T, recvCounts: readonly number[], opts: AlltoallvCallOptions = {}): Promise<T> {
-    return this.ialltoallv(src, sendCounts, dst, recvCounts, opts);
+  alltoallv<T extends TypedArray>(src: T, sendCounts: readonly number[], dst: T, recvCounts: readonly number[], opts: AlltoallvCallOptions = {}): Promise<T> {
+    return awaited(() => this.ialltoallv(src, sendCounts, dst, recvCounts, opts));
   }
 
   // ---- rooted ----------------------------------------------------------------------------
@@ -216,14 +217,11 @@ export class Communicator extends CommunicatorBase {
       this.checkRank(root, 'broadcast', 'root');
       return coll.selectBroadcast(buf.byteLength, this.size, opts.algorithm, this.algorithmEnv, this.hasSharedMemory);
     });
-    return this.runCollective('broadcast', opts.timeoutMs, opts.signal, async (p2p) => {
-      await coll.broadcast(p2p, buf, { root, algorithm });
-      return buf;
-    }, { count: buf.length, dtype: dtypeOf(buf, opts.dtype), root, algorithm });
+    return this.runCollective('broadcast', opts.timeoutMs, opts.signal, (p2p) => then(coll.broadcast(p2p, buf, { root, algorithm }), buf), { count: buf.length, dtype: dtypeOf(buf, opts.dtype), root, algorithm });
   }
   /** buf on every rank becomes the root's buf. */
-  async broadcast<T extends TypedArray>(buf: T, opts: BroadcastCallOptions = {}): Promise<T> {
-    return this.ibroadcast(buf, opts);
+  broadcast<T extends TypedArray>(buf: T, opts: BroadcastCallOptions = {}): Promise<T> {
+    return awaited(() => this.ibroadcast(buf, opts));
   }
 
   ireduce<T extends TypedArray>(src: T, opts: ReduceCallOptions = {}): Request<T | undefined> {
@@ -342,8 +340,8 @@ export class Communicator extends CommunicatorBase {
     return this.runCollective('barrier', opts.timeoutMs, opts.signal, (p2p) => coll.barrier(p2p, { algorithm }), { algorithm });
   }
   /** Returns once every rank has entered the barrier. */
-  async barrier(opts: CollectiveOptions = {}): Promise<void> {
-    return this.ibarrier(opts);
+  barrier(opts: CollectiveOptions = {}): Promise<void> {
+    return awaited(() => this.ibarrier(opts));
   }
 
   /** Every rank's value (structured-clone serializable), in rank order: for small control data. */
