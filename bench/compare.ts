@@ -204,7 +204,11 @@ function aggregate(n: number, coll: string): Agg[] {
 
 const pairs: [string, string][] = [];
 for (const t of tcclList) for (const m of mpiList) pairs.push([t.name, m.name]);
-const ratioOf = (a: Agg, [t, m]: [string, string]) => (a.busbw[t] > 0 && a.busbw[m] > 0 ? a.busbw[t] / a.busbw[m] : NaN);
+/** busbw ratio; a barrier moves no bytes, so its ratio is Open MPI's time over tccl's (also > 1: tccl faster). */
+const ratioOf = (a: Agg, [t, m]: [string, string], coll: string) => {
+  if (coll === 'barrier') return a.timeUs[t] > 0 && a.timeUs[m] > 0 ? a.timeUs[m] / a.timeUs[t] : NaN;
+  return a.busbw[t] > 0 && a.busbw[m] > 0 ? a.busbw[t] / a.busbw[m] : NaN;
+};
 const geomean = (xs: number[]) => { const v = xs.filter((x) => x > 0 && Number.isFinite(x)); return v.length ? Math.exp(v.reduce((s, x) => s + Math.log(x), 0) / v.length) : NaN; };
 const fmt = (x: number, d = 3) => (Number.isFinite(x) ? x.toFixed(d) : '-');
 const fmtBw = (x: number | undefined) => (x === undefined ? '-' : x >= 0.01 ? x.toFixed(3) : x.toExponential(1));
@@ -222,17 +226,18 @@ for (const coll of collectives) {
     const agg = aggregate(n, coll);
     if (agg.length === 0) continue;
     out();
-    out(`## ${coll}, ${n} ranks: busbw GB/s and tccl/Open MPI ratio (>1: tccl faster)`);
+    const timed = coll === 'barrier'; // no bytes: time per call instead of busbw
+    out(`## ${coll}, ${n} ranks: ${timed ? 'time per call (us)' : 'busbw GB/s'} and tccl/Open MPI ratio (>1: tccl faster)`);
     const head = ['size', ...order.map((s) => s.name), ...pairs.map(([t, m]) => `${t}/${m}`)];
     out(head.map((h, i) => (i === 0 ? h.padStart(8) : h.padStart(Math.max(10, h.length)))).join(' '));
     md.push('', `### ${coll}, ${n} ranks`, '', `| size | ${head.slice(1).join(' | ')} |`, `|---:|${head.slice(1).map(() => '---:').join('|')}|`);
     for (const a of agg) {
-      const cellsOut = [...order.map((s) => fmtBw(a.busbw[s.name])), ...pairs.map((p) => fmt(ratioOf(a, p)))];
+      const cellsOut = [...order.map((s) => (timed ? fmt(a.timeUs[s.name], 2) : fmtBw(a.busbw[s.name]))), ...pairs.map((p) => fmt(ratioOf(a, p, coll)))];
       out([sizeLabel(a.size).padStart(8), ...cellsOut.map((c, i) => c.padStart(Math.max(10, head[i + 1].length)))].join(' '));
       md.push(`| ${sizeLabel(a.size)} | ${cellsOut.join(' | ')} |`);
     }
     for (const p of pairs) {
-      const band = (lo: number, hi: number) => geomean(agg.filter((a) => a.size >= lo && a.size <= hi).map((a) => ratioOf(a, p)));
+      const band = (lo: number, hi: number) => geomean(agg.filter((a) => a.size >= lo && a.size <= hi).map((a) => ratioOf(a, p, coll)));
       const s = { coll, n, pair: `${p[0]}/${p[1]}`, small: band(0, 4096), mid: band(4097, (1 << 20) - 1), large: band(1 << 20, Infinity), all: band(0, Infinity) };
       summary.push(s);
       out(`   ${s.pair}: geometric mean ratio ${fmt(s.all)} (<= 4K: ${fmt(s.small)}, 4K-1M: ${fmt(s.mid)}, >= 1M: ${fmt(s.large)})`);
