@@ -7,7 +7,7 @@
  */
 import type { TypedArray } from '../dtype.js';
 import type { CollectiveP2P } from './p2p.js';
-import { bytesAt, check, copyElems, prefixSums, sendrecv } from './util.js';
+import { bytesAt, check, checkAlltoallv, copyElems, prefixSums, sendrecv } from './util.js';
 
 export function alltoallPairwise(p2p: CollectiveP2P, src: TypedArray, dst: TypedArray): Promise<void> {
   const n = p2p.size;
@@ -22,11 +22,7 @@ export async function alltoallvPairwise(
 ): Promise<void> {
   const n = p2p.size;
   const r = p2p.rank;
-  check(sendCounts.length === n && recvCounts.length === n, 'alltoallv: one count per rank');
-  check(sendCounts[r] === recvCounts[r], 'alltoallv: the block a rank sends itself must match what it receives');
-  for (let j = 0; j < n; j++) {
-    check(sdispls[j] + sendCounts[j] <= src.length && rdispls[j] + recvCounts[j] <= dst.length, 'alltoallv: a block lies outside its buffer');
-  }
+  checkAlltoallv(n, r, src, sendCounts, sdispls, dst, recvCounts, rdispls);
   copyElems(dst, rdispls[r], src, sdispls[r], sendCounts[r]);
   for (let k = 1; k < n; k++) {
     const to = (r + k) % n;

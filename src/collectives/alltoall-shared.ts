@@ -17,7 +17,7 @@
  */
 import type { TypedArray } from '../dtype.js';
 import type { SharedGroup } from './p2p.js';
-import { bytesAt, check, copyElems, prefixSums, sharedChunks } from './util.js';
+import { bytesAt, check, checkAlltoallv, copyElems, prefixSums, sharedChunks } from './util.js';
 
 /** Elements per destination in one chunk (0: the slot holds fewer than n elements). */
 export const alltoallSharedPiece = (g: Pick<SharedGroup, 'slotBytes' | 'size'>, elementBytes: number): number =>
@@ -39,11 +39,7 @@ export function alltoallvShared(
 ): Promise<void> | undefined {
   const n = g.size;
   const me = g.rank;
-  check(sendCounts.length === n && recvCounts.length === n, 'alltoallv: one count per rank');
-  check(sendCounts[me] === recvCounts[me], 'alltoallv: the block a rank sends itself must match what it receives');
-  for (let j = 0; j < n; j++) {
-    check(sdispls[j] + sendCounts[j] <= src.length && rdispls[j] + recvCounts[j] <= dst.length, 'alltoallv: a block lies outside its buffer');
-  }
+  checkAlltoallv(n, me, src, sendCounts, sdispls, dst, recvCounts, rdispls);
   // Agree on the largest block any rank sends any other: it sets the number of chunks.
   let mine = 0;
   for (let j = 0; j < n; j++) if (j !== me) mine = Math.max(mine, sendCounts[j]);

@@ -165,3 +165,15 @@ export function sharedChunks(
   }
   return undefined;
 }
+
+/** alltoallv's invariants (shared by its algorithms): one count per rank, the own block sent to itself, every block inside its buffer. */
+export function checkAlltoallv(
+  n: number, me: number, src: TypedArray, sendCounts: readonly number[], sdispls: readonly number[],
+  dst: TypedArray, recvCounts: readonly number[], rdispls: readonly number[],
+): void {
+  check(sendCounts.length === n && recvCounts.length === n, 'alltoallv: one count per rank');
+  check(sendCounts[me] === recvCounts[me], 'alltoallv: the block a rank sends itself must match what it receives');
+  for (let j = 0; j < n; j++) {
+    check(sdispls[j] + sendCounts[j] <= src.length && rdispls[j] + recvCounts[j] <= dst.length, 'alltoallv: a block lies outside its buffer');
+  }
+}
