@@ -257,6 +257,56 @@ static napi_value yield_cpu(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// bindCpu(cpu): run the calling thread (the rank's main thread: V8's helper threads keep the
+// whole mask) on that CPU only, as mpirun --bind-to core does.
+static napi_value bind_cpu(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t cpu = -1;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &cpu) != napi_ok) {
+    napi_throw_type_error(env, NULL, "bindCpu(cpu) takes a CPU number");
+    return NULL;
+  }
+  if (cpu < 0 || cpu >= CPU_SETSIZE) {
+    napi_throw_range_error(env, NULL, "CPU number out of range");
+    return NULL;
+  }
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (sched_setaffinity(0, sizeof set, &set) != 0) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "cannot bind to CPU %d: %s", cpu, strerror(errno));
+    napi_throw_error(env, "EBIND", msg);
+    return NULL;
+  }
+  napi_value out;
+  napi_get_undefined(env, &out);
+  return out;
+}
+
+// allowedCpus(): the CPUs the calling thread may run on, in increasing order.
+static napi_value allowed_cpus(napi_env env, napi_callback_info info) {
+  (void)info;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) {
+    napi_throw_error(env, "EBIND", strerror(errno));
+    return NULL;
+  }
+  napi_value out;
+  napi_create_array(env, &out);
+  uint32_t k = 0;
+  for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+    if (!CPU_ISSET(cpu, &set)) continue;
+    napi_value v;
+    napi_create_int32(env, cpu, &v);
+    napi_set_element(env, out, k++, v);
+  }
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"map", NULL, map_segment, NULL, NULL, NULL, napi_default, NULL},
@@ -266,6 +316,8 @@ static napi_value init(napi_env env, napi_value exports) {
     {"futexWait", NULL, futex_wait, NULL, NULL, NULL, napi_default, NULL},
     {"futexWake", NULL, futex_wake, NULL, NULL, NULL, napi_default, NULL},
     {"yieldCpu", NULL, yield_cpu, NULL, NULL, NULL, napi_default, NULL},
+    {"bindCpu", NULL, bind_cpu, NULL, NULL, NULL, napi_default, NULL},
+    {"allowedCpus", NULL, allowed_cpus, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -1,5 +1,15 @@
 import os from 'node:os';
 
+let cpus: number | undefined;
+
+/**
+ * CPUs this process may use, as first seen: a rank bound to one CPU (tcclrun --bind-to core)
+ * binds only its main thread, after init read this, so the count stays the host's.
+ */
+export function hostCpuCount(): number {
+  return (cpus ??= os.availableParallelism());
+}
+
 let checkedAt = -Infinity;
 let idle = true;
 
@@ -13,7 +23,7 @@ export function hostHasIdleCores(): boolean {
   const now = performance.now();
   if (now - checkedAt > 1000) {
     checkedAt = now;
-    idle = os.loadavg()[0] <= os.availableParallelism() + 0.5;
+    idle = os.loadavg()[0] <= hostCpuCount() + 0.5;
   }
   return idle;
 }

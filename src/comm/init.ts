@@ -1,4 +1,3 @@
-import os from 'node:os';
 import { TcclError, invalidArgument } from '../errors.js';
 import { MemoryStore } from '../rendezvous/memory-store.js';
 import type { Store } from '../rendezvous/store.js';
@@ -17,6 +16,8 @@ import { WebRtcTransport } from '../../transports/webrtc/index.js';
 import { Communicator, DEFAULT_TIMEOUT_MS } from './communicator.js';
 import { Engine } from './engine.js';
 import { readLaunchEnv } from './env.js';
+import { hostCpuCount } from '../host-load.js';
+import { shmAddon } from '../../transports/shm/native.js';
 
 /** What a transport factory gets besides rank/size/store. */
 export interface TransportSetup extends TransportInit {
@@ -47,11 +48,29 @@ export interface InitOptions {
 const DEFAULT_MAX_UNEXPECTED = 256 << 20;
 const DEFAULT_SPIN_MICROS = 200;
 
+/**
+ * tcclrun --bind-to core: run this rank's main thread on the CPU the launcher gave it
+ * (TCCL_BIND_CPU); V8's helper threads keep every CPU. After hostCpuCount() was read.
+ */
+function bindMainThread(rank: number): void {
+  const text = process.env.TCCL_BIND_CPU;
+  if (text === undefined || text === '') return;
+  const cpu = Number(text);
+  if (!Number.isInteger(cpu) || cpu < 0) throw invalidArgument(`TCCL_BIND_CPU='${text}' is not a CPU number`, { rank, op: 'init' });
+  hostCpuCount();
+  try {
+    shmAddon().bindCpu(cpu);
+  } catch (e) {
+    throw new TcclError('TCCL_ERR_INVALID_ARGUMENT', `cannot bind rank ${rank} to CPU ${cpu} (TCCL_BIND_CPU): ${(e as Error).message}`, { rank, op: 'init', cause: e });
+  }
+  log.info(rank, `bound to CPU ${cpu}`);
+}
+
 /** Poll briefly before sleeping, unless this host runs more ranks than it has cores. */
 function spinMicros(localRanks: number): number {
   const configured = process.env.TCCL_SPIN_US;
   if (configured !== undefined && configured !== '') return Math.max(0, Number(configured) || 0);
-  return localRanks <= os.availableParallelism() ? DEFAULT_SPIN_MICROS : 0;
+  return localRanks <= hostCpuCount() ? DEFAULT_SPIN_MICROS : 0;
 }
 
 /**
@@ -88,6 +107,7 @@ export async function init(opts: InitOptions = {}): Promise<Communicator> {
   const choice = opts.transport ?? (launch?.transport as InitOptions['transport']) ?? 'auto';
   const setup: TransportSetup = { rank, size, store, prefix: `tccl/${jobId}`, timeoutMs, host, jobId };
   const spin = spinMicros(launch?.localSize ?? size);
+  bindMainThread(rank);
   // Ranks started as threads by `tcclrun --threads` share one SharedArrayBuffer of rings.
   const threadWorld = joinedThreadWorld();
   let transport: Transport;

@@ -26,7 +26,12 @@ export interface CliOptions {
   scriptArgs: string[];
   /** Run the ranks as worker_threads of one process (shared-memory rings, no native code). */
   threads: boolean;
+  /** 'core': each rank's main thread runs on a CPU of its own (mpirun --bind-to core). */
+  bindTo: BindTo;
 }
+
+export const BIND_TO = ['none', 'core'] as const;
+export type BindTo = (typeof BIND_TO)[number];
 
 export type ParsedArgs =
   | { kind: 'help' }
@@ -55,6 +60,8 @@ Options:
   --host ADDR               address the rendezvous store listens on (default: 127.0.0.1)
   --threads                 run the ranks as worker_threads of one process, linked by
                             SharedArrayBuffer rings (transport shm or auto)
+  --bind-to core|none       core: run each rank's main thread on a CPU of its own, as
+                            mpirun --bind-to core (at most one rank per CPU); default none
   -h, --help                show this help
   --version                 print the tccl version
 
@@ -66,7 +73,8 @@ If a rank fails, the others are stopped and tcclrun exits with that rank's statu
 `;
 
 /** Options that take a value; aliases map to the canonical name. */
-const VALUE_FLAGS: Record<string, 'n' | 'transport' | 'timeout' | 'host'> = {
+const VALUE_FLAGS: Record<string, 'n' | 'transport' | 'timeout' | 'host' | 'bind'> = {
+  '--bind-to': 'bind',
   '-n': 'n',
   '-np': 'n',
   '--np': 'n',
@@ -91,6 +99,7 @@ export function parseArgs(argv: readonly string[], env: ParseEnv = {}): ParsedAr
   let transport: string | undefined;
   let timeout: string | undefined;
   let host: string | undefined;
+  let bind: string | undefined;
   let prefix = true;
   let threads = false;
   let i = 0;
@@ -141,6 +150,7 @@ export function parseArgs(argv: readonly string[], env: ParseEnv = {}): ParsedAr
     if (name === 'n') n = value;
     else if (name === 'transport') transport = value;
     else if (name === 'timeout') timeout = value;
+    else if (name === 'bind') bind = value;
     else host = value;
   }
 
@@ -163,6 +173,10 @@ export function parseArgs(argv: readonly string[], env: ParseEnv = {}): ParsedAr
 
   if (host !== undefined && host.trim() === '') throw new UsageError('--host needs a non-empty address');
 
+  const bindTo = bind ?? 'none';
+  if (!(BIND_TO as readonly string[]).includes(bindTo)) throw new UsageError(`--bind-to must be core or none, got "${bind}"`);
+  if (bindTo === 'core' && threads) throw new UsageError('--bind-to core binds processes: it cannot be combined with --threads');
+
   if (i >= argv.length) throw new UsageError('missing script to run');
   const scriptArg = argv[i];
   const script = resolve(cwd, scriptArg);
@@ -178,6 +192,7 @@ export function parseArgs(argv: readonly string[], env: ParseEnv = {}): ParsedAr
       host: host ?? '127.0.0.1',
       script,
       scriptArgs: argv.slice(i + 1),
+      bindTo: bindTo as BindTo,
       threads,
     },
   };

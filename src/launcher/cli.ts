@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, UsageError, USAGE } from './args.js';
 import { Job } from './launcher.js';
 import { ThreadJob } from './threads.js';
+import { TcclError } from '../errors.js';
 
 /** Exit status for command-line mistakes (getopt / argparse convention). */
 export const USAGE_EXIT_CODE = 2;
@@ -36,7 +37,14 @@ export async function main(argv: readonly string[]): Promise<number> {
   // Handlers stay installed until exit: a signal during the final flush must not kill us
   // with output still buffered. They do not keep the event loop alive.
   for (const sig of FORWARDED_SIGNALS) process.on(sig, () => job.interrupt(sig));
-  return (await job.run()).exitCode;
+  try {
+    return (await job.run()).exitCode;
+  } catch (e) {
+    // A request that cannot be met on this host (e.g. --bind-to core with more ranks than CPUs).
+    if (!(e instanceof TcclError && e.code === 'TCCL_ERR_INVALID_ARGUMENT')) throw e;
+    process.stderr.write(`tcclrun: ${e.detail}\n`);
+    return USAGE_EXIT_CODE;
+  }
 }
 
 /** What bin/tcclrun.js calls: sets the exit code and lets pending output drain. */

@@ -11,9 +11,10 @@ import type { Writable } from 'node:stream';
 import { JobAuth } from '../auth.js';
 import { TcclError } from '../errors.js';
 import { StoreServer } from '../rendezvous/ws-server.js';
-import type { TransportName } from './args.js';
+import type { BindTo, TransportName } from './args.js';
 import { relayLines, SharedSink } from './output.js';
 import { removeJobSegments } from './shm-cleanup.js';
+import { shmAddon } from '../../transports/shm/native.js';
 import { isStopped, LastError } from './last-error.js';
 
 export interface LaunchOptions {
@@ -39,6 +40,8 @@ export interface LaunchOptions {
   stdinToRank0?: boolean;
   /** Time between SIGTERM and SIGKILL when stopping ranks (default 3000). */
   killGraceMs?: number;
+  /** 'core': rank r's main thread runs on the r-th CPU this launcher may use (TCCL_BIND_CPU). Default 'none'. */
+  bindTo?: BindTo;
 }
 
 export interface RankFailure {
@@ -151,6 +154,8 @@ export class Job {
     // Resolve tsx before anything is started so a missing dependency fails cleanly.
     const loader = TS_EXTENSIONS.has(extname(o.script).toLowerCase()) ? resolveTsxLoader() : undefined;
 
+    // Before anything is started too: more ranks than CPUs cannot be bound.
+    const cpus = o.bindTo === 'core' ? bindCpus(o.n) : undefined;
     const jobId = randomBytes(8).toString('hex');
     const secret = randomBytes(32).toString('hex');
     // Only this job's ranks (which get the secret) may use the store.
@@ -178,7 +183,7 @@ export class Job {
       const args = [...(loader ? ['--import', loader] : []), script, ...(o.scriptArgs ?? [])];
 
       for (let rank = 0; rank < o.n; rank++) {
-        const env = { ...base, ...common, RANK: String(rank), LOCAL_RANK: String(rank) };
+        const env = { ...base, ...common, RANK: String(rank), LOCAL_RANK: String(rank), ...(cpus ? { TCCL_BIND_CPU: String(cpus[rank]) } : {}) };
         try {
           this.ranks.push(this.spawnRank(rank, args, env, out, err));
         } catch (e) {
@@ -406,4 +411,16 @@ async function closeQuietly(store: StoreServer): Promise<void> {
 
 function fmtSeconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(3))} s`;
+}
+
+/**
+ * The CPU of each of n ranks for --bind-to core: the CPUs this launcher may run on, one per
+ * rank (mpirun refuses to put two bound ranks on one core too).
+ */
+function bindCpus(n: number): number[] {
+  const cpus = shmAddon().allowedCpus();
+  if (n > cpus.length) {
+    throw new TcclError('TCCL_ERR_INVALID_ARGUMENT', `--bind-to core: ${n} ranks but this launcher may use only ${cpus.length} CPU${cpus.length === 1 ? '' : 's'} (${cpus.join(',')}); use --bind-to none to share them`);
+  }
+  return cpus.slice(0, n);
 }

@@ -31,7 +31,16 @@ describe('parseArgs', () => {
       script: '/job/train.mjs',
       scriptArgs: [],
       threads: false,
+      bindTo: 'none',
     });
+  });
+
+  it('--bind-to core|none (mpirun\'s names); any other value, or core with --threads, is refused', () => {
+    expect(run(['-n', '2', '--bind-to', 'core', 'a.js']).bindTo).toBe('core');
+    expect(run(['-n', '2', '--bind-to=none', 'a.js']).bindTo).toBe('none');
+    expect(usage(['-n', '2', '--bind-to', 'socket', 'a.js'])).toBe('--bind-to must be core or none, got "socket"');
+    expect(usage(['-n', '2', '--bind-to', 'a.js'])).toMatch(/--bind-to must be core or none|missing script/);
+    expect(usage(['-n', '2', '--threads', '--bind-to', 'core', 'a.js'])).toMatch(/cannot be combined with --threads/);
   });
 
   it('--threads asks for rank threads in one process', () => {

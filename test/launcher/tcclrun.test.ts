@@ -1,4 +1,5 @@
 // End-to-end tests of the built tcclrun binary with small fixture ranks.
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildIfStale, fixture, FIXTURES, isAlive, killStragglers, READY, readyPids, start, tcclrun } from './helpers.js';
@@ -200,5 +201,39 @@ describe('tcclrun command line', () => {
     const v = await tcclrun(['--version']);
     expect(v.code).toBe(0);
     expect(v.stdout).toMatch(/^tcclrun \(tccl\) \d+\.\d+\.\d+/);
+  }, T);
+});
+
+describe('tcclrun --bind-to core', () => {
+  /** The CPUs this test process may use (what the launcher it starts may use too). */
+  const allowed = (): number[] => {
+    const list = /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1];
+    return list.split(',').flatMap((part) => {
+      const [lo, hi] = part.split('-').map(Number);
+      return Array.from({ length: (hi ?? lo) - lo + 1 }, (_, k) => lo + k);
+    });
+  };
+  const affinities = (stdout: string) => new Map([...stdout.matchAll(/^\[\d+\] AFFINITY (\d+) (\S+) TCCL_BIND_CPU=(\S*)$/gm)].map((m) => [Number(m[1]), { cpus: m[2], env: m[3] }]));
+
+  it('runs each rank\'s main thread on a CPU of its own; without it, ranks keep every CPU', async () => {
+    const cpus = allowed();
+    const n = Math.min(2, cpus.length);
+    const bound = await tcclrun(['-n', String(n), '--bind-to', 'core', '--timeout', '60', fixture('affinity.mjs')]);
+    expect(bound.code, bound.stderr).toBe(0);
+    const got = affinities(bound.stdout);
+    expect([...got.keys()].sort()).toEqual(Array.from({ length: n }, (_, r) => r));
+    for (const [rank, a] of got) expect(a, `rank ${rank}`).toEqual({ cpus: String(cpus[rank]), env: String(cpus[rank]) });
+    const free = await tcclrun(['-n', String(n), '--timeout', '60', fixture('affinity.mjs')]);
+    expect(free.code, free.stderr).toBe(0);
+    for (const a of affinities(free.stdout).values()) expect(a.env).toBe('');
+    expect(new Set([...affinities(free.stdout).values()].map((a) => a.cpus)).size).toBe(1);
+  }, T * 2);
+
+  it('refuses more ranks than CPUs before starting any, naming both counts (exit 2)', async () => {
+    const cpus = allowed();
+    const r = await tcclrun(['-n', String(cpus.length + 1), '--bind-to', 'core', fixture('affinity.mjs')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`--bind-to core: ${cpus.length + 1} ranks but this launcher may use only ${cpus.length} CPU`);
+    expect(r.stdout).not.toContain('AFFINITY');
   }, T);
 });

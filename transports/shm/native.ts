@@ -20,6 +20,10 @@ export interface ShmAddon {
   futexWait(i32: Int32Array, index: number, expected: number, timeoutMs: number): 0 | 1 | 2;
   /** Wake every process sleeping on i32[index]; how many woke. */
   futexWake(i32: Int32Array, index: number): number;
+  /** Run the calling thread on that CPU only (sched_setaffinity). */
+  bindCpu(cpu: number): void;
+  /** The CPUs the calling thread may run on (sched_getaffinity), in increasing order. */
+  allowedCpus(): number[];
   /** sched_yield(): let another runnable thread on this core run first. */
   yieldCpu(): void;
 }

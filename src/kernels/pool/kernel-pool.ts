@@ -9,11 +9,11 @@
  */
 
 import { createRequire } from 'node:module';
-import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { TcclError, invalidArgument } from '../../errors.js';
+import { hostCpuCount } from '../../host-load.js';
 import type { MatmulOptions } from '../matmul.js';
 import type { MatmulTask, TaskResult } from './protocol.js';
 
@@ -61,7 +61,7 @@ export class KernelPool {
   readonly timeoutMs: number;
 
   constructor(opts: KernelPoolOptions = {}) {
-    const threads = opts.threads ?? Math.max(1, os.availableParallelism() - 1);
+    const threads = opts.threads ?? Math.max(1, hostCpuCount() - 1);
     if (!Number.isInteger(threads) || threads < 1) throw invalidArgument(`kernel pool: threads must be a positive integer, got ${threads}`, { op: 'kernel-pool' });
     this.timeoutMs = opts.timeoutMs ?? 300_000;
     for (let i = 0; i < threads; i++) this.slots.push(this.spawn());
