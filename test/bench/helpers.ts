@@ -1,5 +1,5 @@
 // Running tcclbench / mpibench as real processes, and reading their table.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -27,3 +27,16 @@ export function tableRows(stdout: string): TableRow[] {
     return { size: Number(f[0]), count: Number(f[1]), type: f[2], redop: f[3], root: Number(f[4]), algbwOut: Number(f[6]), busbwOut: Number(f[7]), wrongOut: f[8], wrongIn: f[12] };
   });
 }
+
+const has = (cmd: string) => {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+};
+/** Open MPI is there, or bench/mpi/build.sh can install it (root with apt-get: CI). */
+export const canRunMpi = (has('mpicc') && has('mpirun')) || (process.getuid?.() === 0 && has('apt-get'));
+/** mpirun flags for the shared-memory reference on this machine. */
+export const MPIRUN_FLAGS = ['--oversubscribe', '--mca', 'btl', 'self,vader', ...(process.getuid?.() === 0 ? ['--allow-run-as-root'] : [])];

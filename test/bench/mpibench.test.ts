@@ -11,18 +11,9 @@ import { expectedReduction, inputArray } from '../../bench/tcclbench/data.js';
 import type { BenchDocument } from '../../bench/tcclbench/report.js';
 import type { DType } from '../../src/dtype.js';
 import type { ReduceOpName } from '../../src/kernels/reduce.js';
-import { root, runProcess, tableRows } from './helpers.js';
+import { canRunMpi, MPIRUN_FLAGS, root, runProcess, tableRows } from './helpers.js';
 
-const has = (cmd: string) => {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
-const canRunMpi = (has('mpicc') && has('mpirun')) || (process.getuid?.() === 0 && has('apt-get'));
-const mpirunFlags = ['--oversubscribe', '--mca', 'btl', 'self,vader', ...(process.getuid?.() === 0 ? ['--allow-run-as-root'] : [])];
+const mpirunFlags = MPIRUN_FLAGS;
 const dir = mkdtempSync(join(tmpdir(), 'mpibench-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const hex = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('hex');

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BenchDocument } from '../../bench/tcclbench/report.js';
-import { root, runProcess, tableRows, tcclbench } from './helpers.js';
+import { canRunMpi, MPIRUN_FLAGS, root, runProcess, tableRows, tcclbench } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tcclbench-barrier-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -72,16 +72,7 @@ describe('tcclbench --jit-warmup', () => {
   });
 });
 
-const has = (cmd: string) => {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
-const canRunMpi = (has('mpicc') && has('mpirun')) || (process.getuid?.() === 0 && has('apt-get'));
-const mpirunFlags = ['--oversubscribe', '--mca', 'pml', 'ob1', '--mca', 'btl', 'self,vader', ...(process.getuid?.() === 0 ? ['--allow-run-as-root'] : [])];
+const mpirunFlags = ['--mca', 'pml', 'ob1', ...MPIRUN_FLAGS];
 
 describe.runIf(canRunMpi)('mpibench barrier and --jit-warmup (Open MPI reference)', () => {
   let binary = '';
